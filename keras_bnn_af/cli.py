@@ -1,0 +1,199 @@
+"""The `keras-bnn-af` command.
+
+```
+keras-bnn-af demo                      # the main job, offline MNIST
+keras-bnn-af train --dataset mnist --model binarynet --epochs 3 --out runs/a
+keras-bnn-af list                      # datasets, models and binarizers
+```
+"""
+
+import argparse
+import json
+import sys
+from datetime import datetime
+from pathlib import Path
+
+
+def positive_int(text: str) -> int:
+    try:
+        value = int(text)
+    except ValueError:
+        value = 0
+    if value < 1:
+        raise argparse.ArgumentTypeError(
+            f"expected a positive integer, got {text!r}; pass 1 or more"
+        )
+    return value
+
+
+def positive_float(text: str) -> float:
+    try:
+        value = float(text)
+    except ValueError:
+        value = 0.0
+    if not value > 0:
+        raise argparse.ArgumentTypeError(
+            f"expected a positive number, got {text!r}; pass e.g. 0.001"
+        )
+    return value
+
+
+def binarizer_spec(text: str) -> str | dict:
+    """An alias, or a JSON config dict such as '{"class_name": "SteSign", ...}'."""
+    if not text.lstrip().startswith("{"):
+        return text
+    try:
+        return json.loads(text)
+    except json.JSONDecodeError as error:
+        raise argparse.ArgumentTypeError(
+            f"binarizer {text!r} starts like a JSON config but does not parse "
+            f"({error}); pass an alias such as ste_sign or valid JSON such as "
+            '\'{"class_name": "SteSign", "config": {"clip_value": 1.25}}\''
+        ) from None
+
+
+def build_parser() -> argparse.ArgumentParser:
+    from keras_bnn_af import __version__
+
+    parser = argparse.ArgumentParser(
+        prog="keras-bnn-af",
+        description="Binary neural networks on Larq: train, search, export, benchmark.",
+    )
+    parser.add_argument("--version", action="version", version=__version__)
+    commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+
+    train = commands.add_parser("train", help="train a reference BNN and save the run")
+    train.add_argument(
+        "--dataset",
+        default="mnist",
+        help="mnist, mnist1d or tfds:<name> (default: mnist)",
+    )
+    train.add_argument(
+        "--model",
+        default="binarynet",
+        help="see `keras-bnn-af list` (default: binarynet)",
+    )
+    train.add_argument(
+        "--binarizer",
+        type=binarizer_spec,
+        default=None,
+        help="alias or JSON config dict (default: the model's own)",
+    )
+    train.add_argument("--epochs", type=positive_int, default=3)
+    train.add_argument("--batch-size", type=positive_int, default=64)
+    train.add_argument("--optimizer", choices=["adam", "bop"], default="adam")
+    train.add_argument("--learning-rate", type=positive_float, default=2e-3)
+    train.add_argument("--seed", type=int, default=0)
+    train.add_argument(
+        "--max-samples",
+        type=positive_int,
+        default=None,
+        help="cap every split at this many examples (quick runs)",
+    )
+    train.add_argument(
+        "--out",
+        type=Path,
+        default=None,
+        help="run folder (default: runs/<dataset>-<model>-<time>)",
+    )
+    train.add_argument(
+        "--overwrite",
+        action="store_true",
+        help="allow --out to exist; replaces the run files in it",
+    )
+    train.set_defaults(handler=_train)
+
+    demo = commands.add_parser(
+        "demo", help="main job: train, evaluate and report on offline MNIST"
+    )
+    demo.add_argument(
+        "--out",
+        type=Path,
+        default=None,
+        help="report folder (default: demo_runs/<time>)",
+    )
+    demo.add_argument(
+        "--epochs", type=positive_int, default=None, help="training epochs (default: 5)"
+    )
+    demo.add_argument(
+        "--max-samples",
+        type=positive_int,
+        default=None,
+        help="cap every split at this many examples (quick runs)",
+    )
+    demo.add_argument("--seed", type=int, default=0)
+    demo.add_argument("--overwrite", action="store_true")
+    demo.set_defaults(handler=_demo)
+
+    listing = commands.add_parser("list", help="list datasets, models and binarizers")
+    listing.set_defaults(handler=_list)
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    try:
+        return args.handler(args)
+    except (ValueError, FileExistsError) as error:
+        parser.exit(2, f"keras-bnn-af {args.command}: error: {error}\n")
+    return 1  # unreachable: parser.exit raises SystemExit
+
+
+def _train(args: argparse.Namespace) -> int:
+    from keras_bnn_af import training
+
+    config = training.TrainConfig(
+        dataset=args.dataset,
+        model=args.model,
+        binarizer=args.binarizer,
+        epochs=args.epochs,
+        batch_size=args.batch_size,
+        optimizer=args.optimizer,
+        learning_rate=args.learning_rate,
+        seed=args.seed,
+        max_samples=args.max_samples,
+    )
+    out = args.out or _default_run_dir(args.dataset, args.model)
+    result = training.train(config, out, overwrite=args.overwrite)
+    metrics = result.metrics
+    print(
+        f"test accuracy {metrics['test_accuracy']:.4f}, validation accuracy "
+        f"{metrics['val_accuracy']:.4f}, {metrics['train_seconds']:.1f} s training; "
+        f"run saved to {out}"
+    )
+    return 0
+
+
+def _demo(args: argparse.Namespace) -> int:
+    from keras_bnn_af import demo
+
+    run = demo.run_demo(
+        args.out,
+        epochs=args.epochs or demo.DEFAULT_EPOCHS,
+        max_samples=args.max_samples,
+        seed=args.seed,
+        overwrite=args.overwrite,
+    )
+    accuracy = run.results["train"].metrics["test_accuracy"]
+    print(f"Test accuracy: {accuracy:.2%}")
+    print(f"Report: {run.out_dir / demo.REPORT_FILE}")
+    return 0
+
+
+def _list(args: argparse.Namespace) -> int:
+    from keras_bnn_af import data, models, quantizers
+
+    print("datasets:  ", ", ".join(data.available_datasets()))
+    print("models:    ", ", ".join(models.available_models()))
+    print("binarizers:", ", ".join(quantizers.available_binarizers()))
+    return 0
+
+
+def _default_run_dir(dataset: str, model: str) -> Path:
+    stamp = datetime.now().strftime("%Y%m%d-%H%M%S")
+    return Path("runs") / f"{dataset.replace(':', '_')}-{model}-{stamp}"
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,143 @@
+"""The main job: train the default BNN on offline MNIST and write a report folder.
+
+The demo is a list of steps. Each step reads what earlier steps left in the
+shared `DemoRun`, may write files into the report folder, and returns one
+markdown section of `report.md`. Later stages of the workflow (export,
+verification, benchmarks) are further steps appended to `STEPS`.
+"""
+
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from datetime import datetime
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from keras_bnn_af import data, plots, training
+
+REPORT_FILE = "report.md"
+CONFUSION_FILE = "confusion_matrix.png"
+DEFAULT_EPOCHS = 5
+
+
+@dataclass
+class DemoRun:
+    """What the steps share: the folder, the config and each step's results."""
+
+    out_dir: Path
+    config: training.TrainConfig
+    overwrite: bool = False
+    results: dict[str, Any] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class Section:
+    """One part of `report.md`."""
+
+    title: str
+    body: str
+
+
+Step = Callable[[DemoRun], Section]
+
+
+def default_out_dir() -> Path:
+    """`demo_runs/<date-time>`, a fresh folder for every run."""
+    return Path("demo_runs") / datetime.now().strftime("%Y%m%d-%H%M%S")
+
+
+def train_step(run: DemoRun) -> Section:
+    result = training.train(run.config, run.out_dir, overwrite=run.overwrite)
+    run.results["train"] = result
+    metrics = result.metrics
+    rows = [
+        ("dataset", f"{run.config.dataset} ({_examples(metrics['num_examples'])})"),
+        ("model", run.config.model),
+        ("binarizer", run.config.binarizer or "model default (ste_sign)"),
+        ("epochs", run.config.epochs),
+        ("training time", f"{metrics['train_seconds']:.0f} s"),
+        ("parameters", f"{metrics['params']:,} ({metrics['binary_params']:,} binary)"),
+        ("binary share of MACs", f"{metrics['binary_mac_ratio']:.1%}"),
+        ("weights memory (Larq)", f"{metrics['memory_kib']:.1f} KiB"),
+        ("validation accuracy", f"{metrics['val_accuracy']:.2%}"),
+        ("test accuracy", f"{metrics['test_accuracy']:.2%}"),
+    ]
+    body = _table(("", ""), rows) + f"\n\n![training curve]({training.CURVE_FILE})\n"
+    return Section("Training", body)
+
+
+def evaluate_step(run: DemoRun) -> Section:
+    model = run.results["train"].model
+    arrays = data.load_arrays(run.config.dataset)
+    count = run.config.max_samples or len(arrays.y_test)
+    images = data.scale_images(arrays.x_test[:count]).numpy()
+    labels = arrays.y_test[:count].astype(int)
+    predictions = model.predict(images, batch_size=256, verbose=0).argmax(axis=1)
+    matrix = np.zeros((arrays.num_classes, arrays.num_classes), int)
+    np.add.at(matrix, (labels, predictions), 1)
+    plots.plot_confusion(matrix, run.out_dir / CONFUSION_FILE, title="test split")
+    per_class = matrix.diagonal() / matrix.sum(axis=1).clip(min=1)
+    run.results["evaluate"] = {"confusion_matrix": matrix, "per_class": per_class}
+    rows = [(digit, f"{accuracy:.2%}") for digit, accuracy in enumerate(per_class)]
+    worst = int(per_class.argmin())
+    body = (
+        f"Accuracy per class on {count:,} test examples; the weakest class is "
+        f"{worst} ({per_class[worst]:.2%}).\n\n"
+        + _table(("class", "accuracy"), rows)
+        + f"\n\n![confusion matrix]({CONFUSION_FILE})\n"
+    )
+    return Section("Evaluation", body)
+
+
+STEPS: list[Step] = [train_step, evaluate_step]
+
+
+def run_demo(
+    out_dir: str | Path | None = None,
+    *,
+    epochs: int = DEFAULT_EPOCHS,
+    max_samples: int | None = None,
+    seed: int = 0,
+    overwrite: bool = False,
+    steps: list[Step] | None = None,
+) -> DemoRun:
+    """Runs every step on offline MNIST and writes `report.md` into `out_dir`."""
+    config = training.TrainConfig(
+        dataset="mnist", epochs=epochs, max_samples=max_samples, seed=seed
+    )
+    out = Path(out_dir) if out_dir is not None else default_out_dir()
+    training.check_output_dir(out, overwrite=overwrite)
+    run = DemoRun(out_dir=out, config=config, overwrite=overwrite)
+    start = time.perf_counter()
+    sections = [step(run) for step in (STEPS if steps is None else steps)]
+    run.results["seconds"] = time.perf_counter() - start
+    write_report(run, sections)
+    return run
+
+
+def write_report(run: DemoRun, sections: list[Section]) -> Path:
+    header = (
+        "# keras-bnn-af demo\n\n"
+        f"Binary network `{run.config.model}` trained on `{run.config.dataset}` "
+        f"with seed {run.config.seed}; the whole demo took "
+        f"{run.results['seconds']:.0f} s.\n"
+    )
+    parts = [header] + [f"## {s.title}\n\n{s.body}" for s in sections]
+    path = run.out_dir / REPORT_FILE
+    path.write_text("\n".join(parts))
+    return path
+
+
+def _table(header: tuple, rows: list[tuple]) -> str:
+    lines = [
+        "| " + " | ".join(map(str, header)) + " |",
+        "|" + "---|" * len(header),
+    ]
+    lines += ["| " + " | ".join(map(str, row)) + " |" for row in rows]
+    return "\n".join(lines)
+
+
+def _examples(counts: dict[str, int]) -> str:
+    return ", ".join(f"{count:,} {split}" for split, count in counts.items())

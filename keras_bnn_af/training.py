@@ -1,0 +1,232 @@
+"""Train a reference BNN on a dataset and write the run to a folder.
+
+```python
+result = train(TrainConfig(dataset="mnist", epochs=2), out_dir="runs/mnist")
+result.metrics["test_accuracy"]
+```
+
+A run folder holds `model.h5` (reload with `keras.models.load_model` after
+`import keras_bnn_af`), `metrics.json` and `training_curve.png`.
+"""
+
+import dataclasses
+import json
+import sys
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import larq as lq
+import numpy as np
+
+from keras_bnn_af import data, models, plots
+from keras_bnn_af._keras import keras
+from keras_bnn_af.quantizers import binarizer_factory
+
+MODEL_FILE = "model.h5"
+METRICS_FILE = "metrics.json"
+CURVE_FILE = "training_curve.png"
+OPTIMIZERS = ("adam", "bop")
+
+
+class OutputExistsError(FileExistsError):
+    """The output folder already exists and overwriting was not allowed."""
+
+
+@dataclass(frozen=True)
+class TrainConfig:
+    """What to train and how; every field has a default that trains MNIST.
+
+    # Attributes
+        dataset: a name `keras_bnn_af.data.load` accepts.
+        model: a name `keras_bnn_af.models.build` accepts.
+        binarizer: binarizer spec (alias or config dict); None is the model's own.
+        epochs: passes over the training split, at least 1.
+        batch_size: examples per step.
+        optimizer: `"adam"`, or `"bop"` (Larq's Bop on binary weights, Adam on
+            the rest).
+        learning_rate: Adam's initial learning rate, decayed to 0 by a cosine.
+        seed: seeds Python, NumPy and TensorFlow, and the training shuffle.
+        max_samples: cap on every split, for quick runs.
+        validation_fraction: share of the training pool held out for validation.
+    """
+
+    dataset: str = "mnist"
+    model: str = models.DEFAULT_MODEL
+    binarizer: str | dict | None = None
+    epochs: int = 3
+    batch_size: int = 64
+    optimizer: str = "adam"
+    learning_rate: float = 2e-3
+    seed: int = 0
+    max_samples: int | None = None
+    validation_fraction: float = 0.1
+
+    def __post_init__(self) -> None:
+        if not isinstance(self.epochs, int) or self.epochs < 1:
+            raise ValueError(
+                f"epochs must be a positive integer, got {self.epochs!r}. "
+                "Pass at least 1, e.g. epochs=3."
+            )
+        if self.optimizer not in OPTIMIZERS:
+            raise ValueError(
+                f"Unknown optimizer {self.optimizer!r}. Expected one of "
+                f"{', '.join(map(repr, OPTIMIZERS))}."
+            )
+        if not self.learning_rate > 0:
+            raise ValueError(
+                f"learning_rate must be positive, got {self.learning_rate!r}. "
+                "Pass e.g. learning_rate=1e-3."
+            )
+        # Fail on a bad name before any folder is made or data is loaded.
+        data.check_name(self.dataset)
+        models.check_name(self.model)
+        if self.binarizer is not None:
+            binarizer_factory(self.binarizer)
+
+
+@dataclass
+class TrainResult:
+    """The trained model, its metrics (as written to `metrics.json`) and history."""
+
+    model: keras.Model
+    metrics: dict[str, Any]
+    history: dict[str, list[float]] = field(default_factory=dict)
+    out_dir: Path | None = None
+
+
+def train(
+    config: TrainConfig,
+    out_dir: str | Path | None = None,
+    *,
+    overwrite: bool = False,
+    verbose: int | None = None,
+) -> TrainResult:
+    """Trains `config.model` on `config.dataset` and evaluates it on the test split.
+
+    # Arguments
+        config: what to train.
+        out_dir: folder to write the run to; nothing is written if None.
+        overwrite: allow `out_dir` to exist already. Only the run's own files
+            in it are replaced.
+        verbose: Keras verbosity; defaults to a progress bar on a terminal and
+            one line per epoch otherwise.
+
+    # Raises
+        OutputExistsError: `out_dir` exists and `overwrite` is False (checked
+            before any training).
+    """
+    out = check_output_dir(out_dir, overwrite=overwrite) if out_dir else None
+    keras.utils.set_random_seed(config.seed)
+    splits = data.load(
+        config.dataset,
+        batch_size=config.batch_size,
+        max_samples=config.max_samples,
+        seed=config.seed,
+        validation_fraction=config.validation_fraction,
+    )
+    model = models.build(
+        config.model,
+        binarizer=config.binarizer,
+        input_shape=splits.input_shape,
+        num_classes=splits.num_classes,
+    )
+    steps = config.epochs * -(-splits.num_examples["train"] // config.batch_size)
+    model.compile(
+        optimizer=make_optimizer(config.optimizer, config.learning_rate, steps),
+        loss="sparse_categorical_crossentropy",
+        metrics=["accuracy"],
+    )
+    if verbose is None:
+        verbose = 1 if sys.stdout.isatty() else 2
+    start = time.perf_counter()
+    fit = model.fit(
+        splits.train,
+        validation_data=splits.validation,
+        epochs=config.epochs,
+        verbose=verbose,
+    )
+    train_seconds = time.perf_counter() - start
+    test_loss, test_accuracy = model.evaluate(splits.test, verbose=0)
+    history = {key: [float(v) for v in values] for key, values in fit.history.items()}
+    metrics = {
+        "test_accuracy": float(test_accuracy),
+        "test_loss": float(test_loss),
+        "val_accuracy": history["val_accuracy"][-1],
+        "train_accuracy": history["accuracy"][-1],
+        "train_seconds": round(train_seconds, 2),
+        "seconds_per_epoch": round(train_seconds / config.epochs, 2),
+        **model_statistics(model),
+        "num_examples": splits.num_examples,
+        "config": dataclasses.asdict(config),
+        "history": history,
+    }
+    if out is not None:
+        write_run(out, model, metrics)
+    return TrainResult(model=model, metrics=metrics, history=history, out_dir=out)
+
+
+def make_optimizer(name: str, learning_rate: float, decay_steps: int):
+    """Adam with cosine decay, or Larq's Bop for binary weights with that Adam."""
+    if name == "adam":
+        schedule = keras.optimizers.schedules.CosineDecay(learning_rate, decay_steps)
+        return keras.optimizers.Adam(schedule)
+    if name == "bop":
+        schedule = keras.optimizers.schedules.CosineDecay(learning_rate, decay_steps)
+        # Larq's CaseOptimizer only accepts the legacy Keras optimizers on TF >= 2.11.
+        return lq.optimizers.CaseOptimizer(
+            (lq.optimizers.Bop.is_binary_variable, lq.optimizers.Bop()),
+            default_optimizer=keras.optimizers.legacy.Adam(schedule),
+        )
+    expected = ", ".join(map(repr, OPTIMIZERS))
+    raise ValueError(f"Unknown optimizer {name!r}. Expected one of {expected}.")
+
+
+def model_statistics(model: keras.Model) -> dict[str, int | float]:
+    """Parameter and MAC counts as Larq's model summary reports them."""
+    profile = lq.models.ModelProfile(model)
+    binary_macs = profile.op_count("mac", 1)
+    total_macs = profile.op_count("mac")
+    return {
+        "params": int(model.count_params()),
+        "binary_params": int(profile.weight_count(1)),
+        "binary_macs": int(binary_macs),
+        "float_macs": int(profile.op_count("mac", 32)),
+        "binary_mac_ratio": round(binary_macs / total_macs, 4) if total_macs else 0.0,
+        "memory_kib": round(profile.memory / 8 / 1024, 2),
+    }
+
+
+def check_output_dir(out_dir: str | Path, *, overwrite: bool) -> Path:
+    """Refuses an existing `out_dir` unless `overwrite` is True; creates nothing."""
+    out = Path(out_dir)
+    if out.exists() and not out.is_dir():
+        raise OutputExistsError(
+            f"Output path {str(out)!r} exists and is a file, expected a folder. "
+            "Pass another --out path."
+        )
+    if out.exists() and not overwrite:
+        contents = sorted(p.name for p in out.iterdir())[:5] or "nothing"
+        raise OutputExistsError(
+            f"Output folder {str(out)!r} already exists (holding {contents}), "
+            "and a run would overwrite it. Pass another --out folder, or "
+            "--overwrite (overwrite=True) to replace the run files in it."
+        )
+    return out
+
+
+def write_run(out: Path, model: keras.Model, metrics: dict[str, Any]) -> None:
+    """Writes the model, `metrics.json` and the training curve into `out`."""
+    out.mkdir(parents=True, exist_ok=True)
+    # Architecture and weights only: evaluation and export need no optimizer
+    # state, and metrics.json's config says how to train again.
+    model.save(out / MODEL_FILE, include_optimizer=False)
+    (out / METRICS_FILE).write_text(json.dumps(metrics, indent=2, default=_plain))
+    plots.plot_history(metrics["history"], out / CURVE_FILE)
+
+
+def _plain(value: Any) -> Any:
+    if isinstance(value, np.generic):
+        return value.item()
+    raise TypeError(f"{type(value).__name__} is not JSON serializable")
