@@ -1,0 +1,24 @@
+from importlib import metadata
+
+import keras_bnn_af
+
+PUBLIC = {
+    "__version__",
+    "binarizer_factory",
+    "build_model",
+    "data",
+    "load_dataset",
+    "models",
+    "quantizers",
+    "training",
+}
+
+
+def test_public_names_are_the_reviewed_list_and_resolve():
+    assert set(keras_bnn_af.__all__) == PUBLIC
+    for name in keras_bnn_af.__all__:
+        assert getattr(keras_bnn_af, name) is not None
+
+
+def test_version_comes_from_package_metadata():
+    assert keras_bnn_af.__version__ == metadata.version("keras-bnn-af")
