@@ -82,7 +82,7 @@ def build_parser() -> argparse.ArgumentParser:
     train.add_argument("--epochs", type=positive_int, default=3)
     train.add_argument("--batch-size", type=positive_int, default=64)
     train.add_argument("--optimizer", choices=["adam", "bop"], default="adam")
-    train.add_argument("--learning-rate", type=positive_float, default=2e-3)
+    train.add_argument("--learning-rate", type=positive_float, default=1e-3)
     train.add_argument("--seed", type=int, default=0)
     train.add_argument(
         "--max-samples",

@@ -13,6 +13,7 @@ import dataclasses
 import json
 import sys
 import time
+import warnings
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -58,7 +59,7 @@ class TrainConfig:
     epochs: int = 3
     batch_size: int = 64
     optimizer: str = "adam"
-    learning_rate: float = 2e-3
+    learning_rate: float = 1e-3
     seed: int = 0
     max_samples: int | None = None
     validation_fraction: float = 0.1
@@ -220,8 +221,11 @@ def write_run(out: Path, model: keras.Model, metrics: dict[str, Any]) -> None:
     """Writes the model, `metrics.json` and the training curve into `out`."""
     out.mkdir(parents=True, exist_ok=True)
     # Architecture and weights only: evaluation and export need no optimizer
-    # state, and metrics.json's config says how to train again.
-    model.save(out / MODEL_FILE, include_optimizer=False)
+    # state, and metrics.json's config says how to train again. Keras calls .h5
+    # legacy, but it is the format every Larq and LCE tool reloads.
+    with warnings.catch_warnings():
+        warnings.filterwarnings("ignore", message=".*HDF5 file.*legacy")
+        model.save(out / MODEL_FILE, include_optimizer=False)
     (out / METRICS_FILE).write_text(json.dumps(metrics, indent=2, default=_plain))
     plots.plot_history(metrics["history"], out / CURVE_FILE)
 

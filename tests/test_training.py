@@ -17,7 +17,7 @@ def test_bop_trains_binary_weights_and_saves(tmp_path):
 
 def test_mnist1d_with_the_1d_model_learns_something():
     config = training.TrainConfig(
-        dataset="mnist1d", model="conv1d", epochs=3, batch_size=64, seed=0
+        dataset="mnist1d", model="conv1d", epochs=3, learning_rate=1e-2, seed=0
     )
     result = training.train(config, verbose=0)
     assert result.metrics["num_examples"]["test"] == 1000
