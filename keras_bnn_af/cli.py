@@ -83,23 +83,8 @@ def build_parser() -> argparse.ArgumentParser:
     train.add_argument("--batch-size", type=positive_int, default=64)
     train.add_argument("--optimizer", choices=["adam", "bop"], default="adam")
     train.add_argument("--learning-rate", type=positive_float, default=1e-3)
-    train.add_argument("--seed", type=int, default=0)
-    train.add_argument(
-        "--max-samples",
-        type=positive_int,
-        default=None,
-        help="cap every split at this many examples (quick runs)",
-    )
-    train.add_argument(
-        "--out",
-        type=Path,
-        default=None,
-        help="run folder (default: runs/<dataset>-<model>-<time>)",
-    )
-    train.add_argument(
-        "--overwrite",
-        action="store_true",
-        help="allow --out to exist; replaces the run files in it",
+    _add_run_options(
+        train, out_help="run folder (default: runs/<dataset>-<model>-<time>)"
     )
     train.set_defaults(handler=_train)
 
@@ -107,27 +92,30 @@ def build_parser() -> argparse.ArgumentParser:
         "demo", help="main job: train, evaluate and report on offline MNIST"
     )
     demo.add_argument(
-        "--out",
-        type=Path,
-        default=None,
-        help="report folder (default: demo_runs/<time>)",
-    )
-    demo.add_argument(
         "--epochs", type=positive_int, default=None, help="training epochs (default: 5)"
     )
-    demo.add_argument(
-        "--max-samples",
-        type=positive_int,
-        default=None,
-        help="cap every split at this many examples (quick runs)",
-    )
-    demo.add_argument("--seed", type=int, default=0)
-    demo.add_argument("--overwrite", action="store_true")
+    _add_run_options(demo, out_help="report folder (default: demo_runs/<time>)")
     demo.set_defaults(handler=_demo)
 
     listing = commands.add_parser("list", help="list datasets, models and binarizers")
     listing.set_defaults(handler=_list)
     return parser
+
+
+def _add_run_options(parser: argparse.ArgumentParser, *, out_help: str) -> None:
+    parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument(
+        "--max-samples",
+        type=positive_int,
+        default=None,
+        help="cap every split at this many examples (quick runs)",
+    )
+    parser.add_argument("--out", type=Path, default=None, help=out_help)
+    parser.add_argument(
+        "--overwrite",
+        action="store_true",
+        help="allow --out to exist; replaces the run's own files in it",
+    )
 
 
 def main(argv: list[str] | None = None) -> int:

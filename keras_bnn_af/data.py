@@ -196,17 +196,18 @@ def _check_arguments(batch_size, validation_fraction, max_samples) -> None:
 # --- in-memory datasets -----------------------------------------------------------
 
 
-def _cached(path: Path, build: Callable[[], dict[str, np.ndarray]]) -> dict:
+def _cached(path: Path, build: Callable[[], dict[str, np.ndarray]]) -> Arrays:
+    """Ten-class arrays from the `.npz` at `path`, built and stored on first use."""
     if path.exists():
         with np.load(path) as stored:
-            return dict(stored)
+            return Arrays(**stored, num_classes=10)
     arrays = build()
     path.parent.mkdir(parents=True, exist_ok=True)
     partial = path.with_name(f"{path.name}.{os.getpid()}.partial")
     with open(partial, "wb") as handle:
         np.savez(handle, **arrays)
     partial.replace(path)  # atomic: a concurrent reader never sees half a file
-    return arrays
+    return Arrays(**arrays, num_classes=10)
 
 
 def _mnist_pickle_path() -> Path:
@@ -232,16 +233,7 @@ def _mnist_pickle_path() -> Path:
 def _mnist_arrays(cache: Path) -> Arrays:
     source = _mnist_pickle_path()
     digest = hashlib.sha256(source.read_bytes()).hexdigest()[:16]
-    stored = _cached(
-        cache / "mnist" / f"mnist-{digest}.npz", lambda: _read_mnist(source)
-    )
-    return Arrays(
-        stored["x_train"],
-        stored["y_train"],
-        stored["x_test"],
-        stored["y_test"],
-        num_classes=10,
-    )
+    return _cached(cache / "mnist" / f"mnist-{digest}.npz", lambda: _read_mnist(source))
 
 
 def _read_mnist(source: Path) -> dict[str, np.ndarray]:
@@ -264,14 +256,7 @@ def _read_mnist(source: Path) -> dict[str, np.ndarray]:
 
 def _mnist1d_arrays(cache: Path) -> Arrays:
     version = metadata.version("mnist1d")
-    stored = _cached(cache / "mnist1d" / f"mnist1d-{version}.npz", _generate_mnist1d)
-    return Arrays(
-        stored["x_train"],
-        stored["y_train"],
-        stored["x_test"],
-        stored["y_test"],
-        num_classes=10,
-    )
+    return _cached(cache / "mnist1d" / f"mnist1d-{version}.npz", _generate_mnist1d)
 
 
 def _generate_mnist1d() -> dict[str, np.ndarray]:
@@ -305,6 +290,15 @@ def validation_indices(pool_size: int, validation_fraction: float) -> np.ndarray
     return np.sort(order[:count])
 
 
+def _batched(dataset: tf.data.Dataset, batch_size: int) -> tf.data.Dataset:
+    """Batches, scales inputs to float32 and labels to int32, and prefetches."""
+    dataset = dataset.batch(batch_size).map(
+        lambda inputs, labels: (scale_images(inputs), tf.cast(labels, tf.int32)),
+        num_parallel_calls=tf.data.AUTOTUNE,
+    )
+    return dataset.prefetch(tf.data.AUTOTUNE)
+
+
 def _splits_from_arrays(
     name, arrays: Arrays, *, batch_size, validation_fraction, max_samples, shuffle, seed
 ) -> Splits:
@@ -319,14 +313,10 @@ def _splits_from_arrays(
 
     def to_dataset(split: str) -> tf.data.Dataset:
         x, y = parts[split]
-        dataset = tf.data.Dataset.from_tensor_slices((x, y.astype(np.int32)))
+        dataset = tf.data.Dataset.from_tensor_slices((x, y))
         if split == "train" and shuffle:
             dataset = dataset.shuffle(len(y), seed=seed, reshuffle_each_iteration=True)
-        dataset = dataset.batch(batch_size).map(
-            lambda images, labels: (scale_images(images), labels),
-            num_parallel_calls=tf.data.AUTOTUNE,
-        )
-        return dataset.prefetch(tf.data.AUTOTUNE)
+        return _batched(dataset, batch_size)
 
     return Splits(
         name=name,
@@ -401,11 +391,7 @@ def _load_tfds(
             dataset = dataset.take(max_samples)
         if split == "train" and shuffle:
             dataset = dataset.shuffle(min(counts[split], 10_000), seed=seed)
-        dataset = dataset.batch(batch_size).map(
-            lambda images, labels: (scale_images(images), tf.cast(labels, tf.int32)),
-            num_parallel_calls=tf.data.AUTOTUNE,
-        )
-        return dataset.prefetch(tf.data.AUTOTUNE)
+        return _batched(dataset, batch_size)
 
     features = builder.info.features
     return Splits(
