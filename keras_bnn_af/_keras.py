@@ -9,4 +9,15 @@ import tensorflow as tf
 
 keras = tf.keras
 
-__all__ = ["keras", "tf"]
+__all__ = ["current_layer", "keras", "tf"]
+
+
+def current_layer():
+    """The Keras layer whose `__call__` is running, or None outside any layer call.
+
+    Keras 2 keeps this in a private call context; binarizers use it to notice
+    that one stateful instance is being called by two different layers.
+    """
+    from keras.src.engine.base_layer_utils import call_context
+
+    return call_context().layer

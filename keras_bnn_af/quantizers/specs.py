@@ -8,7 +8,8 @@ call `binarizer_factory(spec)()` once per layer.
 
 A spec is one of
 
-- a registered alias, e.g. `"ste_sign"` or `"approx_sign"`;
+- a registered alias, e.g. `"ste_sign"` or `"rsign"`, or an alias with its main
+  argument after a colon, e.g. `"gaaf:sin_x"` or `"dithered_sign:bayer4"`;
 - a Keras config dict, e.g. `{"class_name": "SteSign", "config": {"clip_value": 1.25}}`;
 - a zero-argument factory, e.g. `lambda: lq.quantizers.SteSign(clip_value=1.25)` or
   the class `lq.quantizers.ApproxSign`;
@@ -61,6 +62,8 @@ def binarizer_factory(spec: BinarizerSpec) -> Callable[[], Any]:
         ValueError: if `spec` is of none of the accepted forms, names an unknown
             alias, or its config cannot be deserialized.
     """
+    if isinstance(spec, str) and ":" in spec:
+        return binarizer_factory(_expand_argument(spec))
     if isinstance(spec, str):
         _deserialize(spec)
         return lambda: lq.quantizers.get(spec)
@@ -78,6 +81,22 @@ def binarizer_factory(spec: BinarizerSpec) -> Callable[[], Any]:
         f"Cannot use {spec!r} (type {type(spec).__name__}) as a binarizer spec. "
         f"Expected {_SPEC_HELP}. Pass one of those instead."
     )
+
+
+def _expand_argument(spec: str) -> dict:
+    """`"gaaf:sin_x"` -> `{"class_name": "GAAF", "config": {"af": "sin_x"}}`."""
+    from keras_bnn_af.quantizers.base import BINARIZERS
+
+    alias, argument = spec.split(":", 1)
+    takes_argument = sorted(a for a, c in BINARIZERS.items() if c.spec_argument)
+    cls = BINARIZERS.get(alias)
+    if cls is None or not cls.spec_argument:
+        raise ValueError(
+            f"Unknown binarizer {spec!r}: {alias!r} does not take a ':' argument. "
+            f"Expected '<alias>:<argument>' with one of {', '.join(takes_argument)} "
+            "(e.g. 'gaaf:sin_x', 'dithered_sign:bayer4'), or a plain alias."
+        )
+    return {"class_name": cls.__name__, "config": {cls.spec_argument: argument}}
 
 
 def _deserialize(identifier: str | dict) -> Any:
