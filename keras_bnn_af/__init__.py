@@ -10,10 +10,16 @@ model = bnn.models.build("binarynet", binarizer="ste_sign")
 
 from importlib import metadata
 
-from keras_bnn_af import data, models, quantizers, training
+from keras_bnn_af import callbacks, data, models, quantizers, training
 from keras_bnn_af.data import load as load_dataset
 from keras_bnn_af.models import build as build_model
-from keras_bnn_af.quantizers import binarizer_factory
+from keras_bnn_af.plots import plot_binarizer
+from keras_bnn_af.quantizers import (
+    DitheredSign,
+    RSign,
+    SelfBinarizing,
+    binarizer_factory,
+)
 
 try:
     __version__ = metadata.version("keras-bnn-af")
@@ -21,12 +27,17 @@ except metadata.PackageNotFoundError:  # a source tree that is not installed
     __version__ = "unknown"
 
 __all__ = [
+    "DitheredSign",
+    "RSign",
+    "SelfBinarizing",
     "__version__",
     "binarizer_factory",
     "build_model",
+    "callbacks",
     "data",
     "load_dataset",
     "models",
+    "plot_binarizer",
     "quantizers",
     "training",
 ]

@@ -97,6 +97,24 @@ def build_parser() -> argparse.ArgumentParser:
     _add_run_options(demo, out_help="report folder (default: demo_runs/<time>)")
     demo.set_defaults(handler=_demo)
 
+    plot = commands.add_parser(
+        "plot", help="draw a binarizer: its function, output and pseudo-gradient"
+    )
+    plot.add_argument(
+        "binarizer", type=binarizer_spec, help="e.g. gaaf:sin_x, rsign, ste_sign"
+    )
+    plot.add_argument("--out", type=Path, required=True, help="PNG file to write")
+    plot.add_argument(
+        "--range",
+        type=float,
+        nargs=2,
+        default=(-3.0, 3.0),
+        metavar=("LOW", "HIGH"),
+        help="x range (default: -3 3)",
+    )
+    plot.add_argument("--overwrite", action="store_true")
+    plot.set_defaults(handler=_plot)
+
     listing = commands.add_parser("list", help="list datasets, models and binarizers")
     listing.set_defaults(handler=_list)
     return parser
@@ -166,6 +184,26 @@ def _demo(args: argparse.Namespace) -> int:
     accuracy = run.results["train"].metrics["test_accuracy"]
     print(f"Test accuracy: {accuracy:.2%}")
     print(f"Report: {run.out_dir / demo.REPORT_FILE}")
+    return 0
+
+
+def _plot(args: argparse.Namespace) -> int:
+    from keras_bnn_af import plots
+
+    if args.out.exists() and not args.overwrite:
+        raise FileExistsError(
+            f"{str(args.out)!r} already exists. Pass another --out file, or "
+            "--overwrite to replace it."
+        )
+    low, high = args.range
+    if not low < high:
+        raise ValueError(
+            f"--range must be LOW HIGH with LOW < HIGH, got {low} {high}; "
+            "pass e.g. --range -3 3."
+        )
+    title = args.binarizer if isinstance(args.binarizer, str) else None
+    plots.plot_binarizer(args.binarizer, args.out, x_range=(low, high), title=title)
+    print(f"wrote {args.out}")
     return 0
 
 

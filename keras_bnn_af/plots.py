@@ -4,6 +4,10 @@ from collections.abc import Mapping, Sequence
 from pathlib import Path
 
 import matplotlib
+import numpy as np
+
+from keras_bnn_af._keras import keras, tf
+from keras_bnn_af.quantizers import binarizer_factory
 
 matplotlib.use("Agg")
 
@@ -53,3 +57,67 @@ def _cells(matrix):
     for row in range(matrix.shape[0]):
         for column in range(matrix.shape[1]):
             yield (row, column), int(matrix[row, column])
+
+
+def plot_binarizer(
+    quantizer,
+    path: str | Path,
+    *,
+    x_range: tuple[float, float] = (-3.0, 3.0),
+    title: str | None = None,
+) -> Path:
+    """Draws a binarizer: its real-valued function, the binarized output, the gradient.
+
+    `quantizer` is a Larq quantizer or any binarizer spec
+    (`keras_bnn_af.quantizers.binarizer_factory`), e.g. `"gaaf:sin_x"`. The
+    real-valued function is the binarizer's `preactivation(x)` where it has one
+    (GAAF's AF(x), RSign's x - alpha, ...) and x otherwise; the pseudo-gradient is
+    d output / d x as the binarizer's custom gradient defines it. Values are fed
+    as a batch of 1x1x1 maps, so per-channel parameters are those of channel 0.
+    """
+    curves = binarizer_curves(quantizer, x_range=x_range)
+    figure, axes = plt.subplots(1, 3, figsize=(11, 3.2), sharex=True)
+    titles = ["real-valued function", "binarized output", "pseudo-gradient"]
+    keys = ["function", "output", "gradient"]
+    for axis, key, title in zip(axes, keys, titles, strict=True):
+        axis.plot(curves["x"], curves[key], linewidth=1.8)
+        axis.axhline(0, color="grey", linewidth=0.6)
+        axis.axvline(0, color="grey", linewidth=0.6)
+        axis.set_title(title)
+        axis.set_xlabel("x")
+        axis.grid(alpha=0.3)
+    figure.suptitle(title or curves["name"])
+    figure.tight_layout()
+    figure.savefig(path, dpi=100)
+    plt.close(figure)
+    return Path(path)
+
+
+def binarizer_curves(quantizer, *, x_range=(-3.0, 3.0), points: int = 601) -> dict:
+    """The values `plot_binarizer` draws, as NumPy arrays keyed by curve."""
+    if isinstance(quantizer, keras.layers.Layer) and quantizer.built:
+        # A trained instance keeps its parameters: give every channel the same x.
+        per_channel = [w.shape[-1] for w in quantizer.weights if w.shape.rank == 1]
+        channels = max(per_channel, default=1)
+    else:
+        quantizer, channels = binarizer_factory(quantizer)(), 1
+    values = np.linspace(*x_range, points, dtype=np.float32).reshape(-1, 1, 1, 1)
+    x = tf.constant(np.repeat(values, channels, axis=-1))
+    with tf.GradientTape() as tape:
+        tape.watch(x)
+        output = quantizer(x)
+    gradient = tape.gradient(output, x)
+    preactivation = getattr(quantizer, "preactivation", None)
+    function = preactivation(x) if preactivation is not None else x
+    name = getattr(quantizer, "name", getattr(quantizer, "__name__", str(quantizer)))
+    return {
+        "name": name,
+        "x": values.reshape(-1),
+        "function": _channel_zero(function),
+        "output": _channel_zero(output),
+        "gradient": _channel_zero(tf.zeros_like(x) if gradient is None else gradient),
+    }
+
+
+def _channel_zero(values) -> np.ndarray:
+    return np.asarray(values)[..., 0].reshape(-1)

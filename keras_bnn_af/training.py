@@ -21,7 +21,7 @@ from typing import Any
 import larq as lq
 import numpy as np
 
-from keras_bnn_af import data, models, plots
+from keras_bnn_af import callbacks, data, models, plots
 from keras_bnn_af._keras import keras
 from keras_bnn_af.quantizers import binarizer_factory
 
@@ -29,6 +29,7 @@ MODEL_FILE = "model.h5"
 METRICS_FILE = "metrics.json"
 CURVE_FILE = "training_curve.png"
 OPTIMIZERS = ("adam", "bop")
+SHARPNESS_END = 100.0
 
 
 class OutputExistsError(FileExistsError):
@@ -147,6 +148,7 @@ def train(
         validation_data=splits.validation,
         epochs=config.epochs,
         verbose=verbose,
+        callbacks=method_callbacks(model, steps),
     )
     train_seconds = time.perf_counter() - start
     test_loss, test_accuracy = model.evaluate(splits.test, verbose=0)
@@ -166,6 +168,25 @@ def train(
     if out is not None:
         write_run(out, model, metrics)
     return TrainResult(model=model, metrics=metrics, history=history, out_dir=out)
+
+
+def method_callbacks(model: keras.Model, steps: int) -> list:
+    """Callbacks a binarizer's method needs: sharpening for Self-Binarizing nets.
+
+    `SelfBinarizing` trains through tanh(v x) and exports sign(x), so its
+    sharpness v must grow during training: exponentially, step by step, from 1
+    to `SHARPNESS_END` at the last step.
+    """
+    if not callbacks.self_binarizing_quantizers(model):
+        return []
+    schedule = callbacks.SharpeningSchedule(
+        "exponential",
+        start=1.0,
+        end=SHARPNESS_END,
+        duration=max(1, steps - 1),
+        update_freq="step",
+    )
+    return [schedule]
 
 
 def make_optimizer(name: str, learning_rate: float, decay_steps: int):

@@ -3,12 +3,17 @@ from importlib import metadata
 import keras_bnn_af
 
 PUBLIC = {
+    "DitheredSign",
+    "RSign",
+    "SelfBinarizing",
     "__version__",
     "binarizer_factory",
     "build_model",
+    "callbacks",
     "data",
     "load_dataset",
     "models",
+    "plot_binarizer",
     "quantizers",
     "training",
 }

@@ -50,6 +50,16 @@ class BinaryQuantizer(lq.quantizers._BaseQuantizer):
 
     precision = 1
 
+    @property
+    def non_trainable_weights(self):
+        # Larq's base returns [] here, to hide its flip-ratio metric's state; that
+        # would drop a sharpness, or a frozen layer's thresholds, from
+        # `layer.weights` and from saved files. The metric's variables are not in
+        # these lists.
+        if self.trainable:
+            return list(self._non_trainable_weights)
+        return self._trainable_weights + self._non_trainable_weights
+
     def __call__(self, *args, **kwargs):
         self._check_owner(current_layer())
         return super().__call__(*args, **kwargs)
