@@ -15,6 +15,7 @@ from keras_bnn_af.data import load as load_dataset
 from keras_bnn_af.models import build as build_model
 from keras_bnn_af.plots import plot_binarizer
 from keras_bnn_af.quantizers import (
+    GAAF,
     DitheredSign,
     RSign,
     SelfBinarizing,
@@ -28,6 +29,7 @@ except metadata.PackageNotFoundError:  # a source tree that is not installed
 
 __all__ = [
     "DitheredSign",
+    "GAAF",
     "RSign",
     "SelfBinarizing",
     "__version__",

@@ -13,6 +13,7 @@ from keras_bnn_af.testing import binary_block_net, lce_check, sample_inputs
 
 #: alias -> constructor arguments of one non-default instance.
 EXAMPLES = {
+    "gaaf": {"af": "x + sin(scale(x))", "clip": 1.2},
     "dithered_sign": {"kernel": "bayer4", "scale": 0.5},
     "rsign": {},
     "self_binarizing": {"sharpness": 2.5},

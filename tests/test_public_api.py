@@ -4,6 +4,7 @@ import keras_bnn_af
 
 PUBLIC = {
     "DitheredSign",
+    "GAAF",
     "RSign",
     "SelfBinarizing",
     "__version__",

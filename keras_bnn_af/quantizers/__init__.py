@@ -1,10 +1,11 @@
 """Binarizers and the specs that hand one fresh binarizer to every layer.
 
 Importing this package registers every binarizer under its class name and alias
-(`"dithered_sign"`, `"rsign"`, `"self_binarizing"`), so aliases, config dicts and
-saved models work wherever Larq accepts a quantizer.
+(`"gaaf"`, `"dithered_sign"`, `"rsign"`, `"self_binarizing"`), so aliases, config
+dicts and saved models work wherever Larq accepts a quantizer.
 """
 
+from keras_bnn_af.quantizers import af
 from keras_bnn_af.quantizers.base import BINARIZERS, BinaryQuantizer
 from keras_bnn_af.quantizers.batch_norm import FoldedSign, fold_batch_norm_sign
 from keras_bnn_af.quantizers.dithered_sign import (
@@ -13,6 +14,7 @@ from keras_bnn_af.quantizers.dithered_sign import (
     design_kernel,
     threshold_kernel,
 )
+from keras_bnn_af.quantizers.gaaf import GAAF
 from keras_bnn_af.quantizers.rsign import RSign
 from keras_bnn_af.quantizers.self_binarizing import SelfBinarizing
 from keras_bnn_af.quantizers.specs import (
@@ -27,8 +29,10 @@ __all__ = [
     "BinaryQuantizer",
     "DitheredSign",
     "FoldedSign",
+    "GAAF",
     "RSign",
     "SelfBinarizing",
+    "af",
     "available_binarizers",
     "bayer_matrix",
     "binarizer_factory",

@@ -63,7 +63,9 @@ def binarizer_factory(spec: BinarizerSpec) -> Callable[[], Any]:
             alias, or its config cannot be deserialized.
     """
     if isinstance(spec, str) and ":" in spec:
-        return binarizer_factory(_expand_argument(spec))
+        cls, config = _expand_argument(spec)
+        cls(**config)  # a bad argument fails here, with its own message
+        return lambda: cls(**config)
     if isinstance(spec, str):
         _deserialize(spec)
         return lambda: lq.quantizers.get(spec)
@@ -83,8 +85,8 @@ def binarizer_factory(spec: BinarizerSpec) -> Callable[[], Any]:
     )
 
 
-def _expand_argument(spec: str) -> dict:
-    """`"gaaf:sin_x"` -> `{"class_name": "GAAF", "config": {"af": "sin_x"}}`."""
+def _expand_argument(spec: str) -> tuple[type, dict]:
+    """`"gaaf:sin_x"` -> `(GAAF, {"af": "sin_x"})`."""
     from keras_bnn_af.quantizers.base import BINARIZERS
 
     alias, argument = spec.split(":", 1)
@@ -96,7 +98,7 @@ def _expand_argument(spec: str) -> dict:
             f"Expected '<alias>:<argument>' with one of {', '.join(takes_argument)} "
             "(e.g. 'gaaf:sin_x', 'dithered_sign:bayer4'), or a plain alias."
         )
-    return {"class_name": cls.__name__, "config": {cls.spec_argument: argument}}
+    return cls, {cls.spec_argument: argument}
 
 
 def _deserialize(identifier: str | dict) -> Any:
