@@ -30,7 +30,7 @@ BASELINE = "ste_sign"
 FAMILIES = {
     "ste_sign": "ste_sign",
     "GAAF sin(x)": "gaaf:sin_x",
-    "GAAF x + sin(x), learnable": "gaaf:x_plus_sin_scale_x",
+    "GAAF x + sin(s·x), learnable s": "gaaf:x_plus_sin_scale_x",
     "DitheredSign 2x2": "dithered_sign:design_2x2",
     "SelfBinarizing": "self_binarizing",
     "RSign": "rsign",
@@ -48,7 +48,7 @@ def step_time(args) -> dict:
         model = models.build("binarynet", binarizer=spec)
         model.compile("adam", "sparse_categorical_crossentropy")
         for _ in range(5):  # trace and warm up
-            model.train_on_batch(x, y, training=True)
+            model.train_on_batch(x, y)
         compiled[label] = model
     times = {label: [] for label in FAMILIES}
     for _ in range(args.rounds):
@@ -129,9 +129,10 @@ def render_docs() -> str:
         "`benchmarks/results/*.json`; rerun the `step-time` and `accuracy` "
         "commands to refresh. Measured on a shared 2-core x86 machine without GPU.",
         "",
-        f"## Training step time ({step['what']}, batch {step['batch_size']})",
+        "## Training step time",
         "",
-        f"Median over {step['rounds']} interleaved rounds of "
+        f"`binarynet`, one MNIST-shaped batch of {step['batch_size']}, "
+        f"`train_on_batch`; median over {step['rounds']} interleaved rounds of "
         f"{step['steps_per_round']} steps; ratio against `{BASELINE}` "
         "(goal: at most 1.25).",
         "",

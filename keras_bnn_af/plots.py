@@ -77,13 +77,13 @@ def plot_binarizer(
     """
     curves = binarizer_curves(quantizer, x_range=x_range)
     figure, axes = plt.subplots(1, 3, figsize=(11, 3.2), sharex=True)
-    titles = ["real-valued function", "binarized output", "pseudo-gradient"]
+    panels = ["real-valued function", "binarized output", "pseudo-gradient"]
     keys = ["function", "output", "gradient"]
-    for axis, key, title in zip(axes, keys, titles, strict=True):
+    for axis, key, panel in zip(axes, keys, panels, strict=True):
         axis.plot(curves["x"], curves[key], linewidth=1.8)
         axis.axhline(0, color="grey", linewidth=0.6)
         axis.axvline(0, color="grey", linewidth=0.6)
-        axis.set_title(title)
+        axis.set_title(panel)
         axis.set_xlabel("x")
         axis.grid(alpha=0.3)
     figure.suptitle(title or curves["name"])

@@ -156,3 +156,11 @@ def test_training_api_validates_before_touching_disk(tmp_path):
     with pytest.raises(ValueError, match="Unknown optimizer 'sgd'"):
         training.TrainConfig(optimizer="sgd")
     assert not list(tmp_path.iterdir())
+
+
+def test_plot_draws_a_binarizer_spec(tmp_path):
+    out = tmp_path / "sin.png"
+    completed = run_cli("plot", "gaaf:sin_x", "--out", out)
+    assert out.read_bytes()[:4] == b"\x89PNG" and str(out) in completed.stdout
+    again = run_cli("plot", "gaaf:sin_x", "--out", out, check=False)
+    assert again.returncode == 2 and "--overwrite" in again.stderr
