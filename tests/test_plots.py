@@ -29,3 +29,19 @@ def test_plot_binarizer_writes_a_png(tmp_path):
 def test_unknown_binarizer_is_a_clear_error(tmp_path):
     with pytest.raises(ValueError, match="Unknown binarizer 'sgn'"):
         plot_binarizer("sgn", tmp_path / "x.png")
+
+
+@pytest.mark.parametrize(
+    ("spec", "expected"),
+    [
+        ("rsign", lambda x: x),  # alpha starts at 0
+        ("self_binarizing", np.tanh),  # sharpness starts at 1
+        ("gaaf:sin_x", np.sin),
+        ("dithered_sign:design_2x2", lambda x: x - 0.631),  # T[0, 0, 0]
+    ],
+)
+def test_curves_draw_each_binarizers_real_valued_function(spec, expected):
+    curves = binarizer_curves(spec, x_range=(-2.0, 2.0), points=81)
+    np.testing.assert_allclose(curves["function"], expected(curves["x"]), atol=1e-6)
+    binarized = np.where(curves["function"] >= 0, 1.0, -1.0)
+    np.testing.assert_array_equal(curves["output"], binarized)

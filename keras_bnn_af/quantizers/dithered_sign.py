@@ -253,6 +253,11 @@ class DitheredSign(BinaryQuantizer):
             )
         super().build(input_shape)
 
+    def preactivation(self, inputs):
+        """x - T, the real value that `call` binarizes."""
+        inputs = tf.convert_to_tensor(inputs)
+        return inputs - self._threshold_map(inputs)
+
     def call(self, inputs):
         # Equal to `inputs - thresholds` bit for bit (IEEE subtraction is
         # sign-symmetric and a tie gives +0.0, so sign(0) = +1 survives, also

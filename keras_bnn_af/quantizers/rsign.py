@@ -82,10 +82,13 @@ class RSign(BinaryQuantizer):
         )
         super().build(input_shape)
 
-    def call(self, inputs):
+    def preactivation(self, inputs):
+        """x - alpha, the real value that `call` binarizes."""
         inputs = tf.convert_to_tensor(inputs)
-        alpha = tf.cast(self.alpha, inputs.dtype)
-        return super().call(lq.quantizers.approx_sign(inputs - alpha))
+        return inputs - tf.cast(self.alpha, inputs.dtype)
+
+    def call(self, inputs):
+        return super().call(lq.quantizers.approx_sign(self.preactivation(inputs)))
 
     def get_config(self):
         return {

@@ -95,11 +95,16 @@ class SelfBinarizing(BinaryQuantizer):
                 trainable=False,
             )
 
+    def preactivation(self, inputs):
+        """tanh(v x), the training-time function whose limit is the sign."""
+        inputs = tf.convert_to_tensor(inputs)
+        return tf.tanh(tf.cast(self.sharpness, inputs.dtype) * inputs)
+
     def call(self, inputs, training=None):
         inputs = tf.convert_to_tensor(inputs)
 
         def smooth():
-            return tf.tanh(tf.cast(self.sharpness, inputs.dtype) * inputs)
+            return self.preactivation(inputs)
 
         def binary():
             return lq.math.sign(inputs)
