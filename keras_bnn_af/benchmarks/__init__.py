@@ -1,0 +1,5 @@
+"""Latency benchmarks of exported models: on this host, and (later) on devices."""
+
+from keras_bnn_af.benchmarks.host import KERNELS, HostBenchmark, benchmark_tflite
+
+__all__ = ["KERNELS", "HostBenchmark", "benchmark_tflite"]

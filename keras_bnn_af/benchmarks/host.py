@@ -1,0 +1,157 @@
+"""Host latency of an LCE TFLite model, with the fastest kernel configuration.
+
+```python
+result = benchmark_tflite("model.tflite", threads=1)
+result.kernel, result.median_ms
+```
+
+On x86 and macOS hosts LCE runs through its Python `Interpreter`, whose
+default binary-convolution path is a portable one; `use_indirect_bgemm=True`
+ran QuickNetSmall (224x224) several times faster here. Which configuration
+wins depends on the model and the host, so `benchmark_tflite` measures every
+candidate briefly, picks the fastest by median, and then measures it properly.
+Host figures rank models on the host; they are not ARM predictions (use
+`lce_benchmark_model` on the device for those).
+"""
+
+import statistics
+import time
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+
+import numpy as np
+
+#: name -> LCE Interpreter options. "lce_default" is what LCE does unasked.
+KERNELS: dict[str, dict[str, bool]] = {
+    "lce_default": {},
+    "indirect_bgemm": {"use_indirect_bgemm": True},
+    "xnnpack": {"use_xnnpack": True},
+    "indirect_bgemm+xnnpack": {"use_indirect_bgemm": True, "use_xnnpack": True},
+}
+TFLITE_IDENTIFIER = b"TFL3"
+
+
+@dataclass
+class HostBenchmark:
+    """Latency of one model on this host, in milliseconds per inference."""
+
+    model: str
+    kernel: str
+    threads: int
+    runs: int
+    median_ms: float
+    p90_ms: float
+    min_ms: float
+    candidates_median_ms: dict[str, float] = field(default_factory=dict)
+
+    def to_json(self) -> dict:
+        return asdict(self)
+
+
+def read_tflite(model: str | Path | bytes) -> tuple[bytes, str]:
+    """The flatbuffer bytes and a display name; rejects files that are not TFLite."""
+    if isinstance(model, bytes | bytearray):
+        flatbuffer, name = bytes(model), "<bytes>"
+    else:
+        path = Path(model)
+        if not path.is_file():
+            raise ValueError(
+                f"TFLite model {str(path)!r} does not exist or is not a file. "
+                "Pass the path of a .tflite file, e.g. one written by "
+                "`keras-bnn-af export`."
+            )
+        flatbuffer, name = path.read_bytes(), str(path)
+    if flatbuffer[4:8] != TFLITE_IDENTIFIER:
+        raise ValueError(
+            f"{name!r} is not a TFLite flatbuffer (expected the identifier "
+            f"{TFLITE_IDENTIFIER.decode()!r} at bytes 4-8, found "
+            f"{flatbuffer[4:8]!r}). Pass a .tflite file written by LCE's converter."
+        )
+    return flatbuffer, name
+
+
+def benchmark_tflite(
+    model: str | Path | bytes,
+    *,
+    threads: int = 1,
+    runs: int = 30,
+    warmup: int = 3,
+    kernel: str = "auto",
+    trial_runs: int = 5,
+    seed: int = 0,
+) -> HostBenchmark:
+    """Median and 90th-percentile latency of single-sample inference.
+
+    # Arguments
+        model: a `.tflite` path or its bytes.
+        threads: interpreter threads.
+        runs: timed inferences of the chosen configuration.
+        warmup: untimed inferences before any timing.
+        kernel: a name from `KERNELS`, or `"auto"` to time each briefly
+            (`trial_runs` inferences) and keep the fastest.
+        seed: seed of the random input.
+    """
+    flatbuffer, name = read_tflite(model)
+    _check_positive(threads=threads, runs=runs, trial_runs=trial_runs)
+    if kernel != "auto" and kernel not in KERNELS:
+        raise ValueError(
+            f"Unknown kernel configuration {kernel!r}. Expected 'auto' or one of "
+            f"{', '.join(map(repr, KERNELS))}."
+        )
+    candidates = {}
+    if kernel == "auto":
+        for candidate in KERNELS:
+            times = _time(flatbuffer, candidate, threads, trial_runs, warmup, seed)
+            candidates[candidate] = round(statistics.median(times), 3)
+        kernel = min(candidates, key=candidates.get)
+    times = np.array(_time(flatbuffer, kernel, threads, runs, warmup, seed))
+    return HostBenchmark(
+        model=name,
+        kernel=kernel,
+        threads=threads,
+        runs=runs,
+        median_ms=round(float(np.median(times)), 3),
+        p90_ms=round(float(np.percentile(times, 90)), 3),
+        min_ms=round(float(times.min()), 3),
+        candidates_median_ms=candidates,
+    )
+
+
+def _time(flatbuffer, kernel, threads, runs, warmup, seed) -> list[float]:
+    import larq_compute_engine as lce
+
+    interpreter = lce.testing.Interpreter(
+        flatbuffer, num_threads=threads, **KERNELS[kernel]
+    )
+    sample = _sample(interpreter, seed)
+    for _ in range(warmup):
+        interpreter.predict(sample)
+    times = []
+    for _ in range(runs):
+        start = time.perf_counter()
+        interpreter.predict(sample)
+        times.append((time.perf_counter() - start) * 1e3)
+    return times
+
+
+def _sample(interpreter, seed):
+    rng = np.random.default_rng(seed)
+    samples = []
+    for shape, dtype in zip(
+        interpreter.input_shapes, interpreter.input_types, strict=True
+    ):
+        shape = (1, *shape[1:])
+        if np.issubdtype(dtype, np.integer):
+            info = np.iinfo(dtype)
+            samples.append(rng.integers(info.min, info.max, shape, dtype=dtype))
+        else:
+            samples.append(rng.normal(size=shape).astype(dtype))
+    return samples[0] if len(samples) == 1 else samples
+
+
+def _check_positive(**values) -> None:
+    for name, value in values.items():
+        if not isinstance(value, int) or value < 1:
+            raise ValueError(
+                f"{name} must be a positive integer, got {value!r}; pass e.g. {name}=1."
+            )

@@ -1,0 +1,51 @@
+import larq_compute_engine as lce
+import pytest
+
+from keras_bnn_af.benchmarks import KERNELS, benchmark_tflite
+from keras_bnn_af.testing import binary_block_net
+
+
+@pytest.fixture(scope="module")
+def flatbuffer():
+    return lce.convert_keras_model(binary_block_net("ste_sign", filters=(32, 32)))
+
+
+def test_auto_measures_every_configuration_and_keeps_the_fastest(flatbuffer):
+    result = benchmark_tflite(flatbuffer, runs=5, trial_runs=2, warmup=1)
+    assert set(result.candidates_median_ms) == set(KERNELS)
+    fastest = min(result.candidates_median_ms, key=result.candidates_median_ms.get)
+    assert result.kernel == fastest
+    assert 0 < result.min_ms <= result.median_ms <= result.p90_ms
+    assert {"kernel", "median_ms", "p90_ms", "threads"} <= set(result.to_json())
+
+
+def test_a_named_configuration_is_used_as_is(flatbuffer, tmp_path):
+    path = tmp_path / "m.tflite"
+    path.write_bytes(flatbuffer)
+    result = benchmark_tflite(path, kernel="lce_default", runs=3, threads=2)
+    assert (result.kernel, result.threads, result.runs) == ("lce_default", 2, 3)
+    assert result.candidates_median_ms == {} and result.model == str(path)
+
+
+@pytest.mark.parametrize(
+    ("content", "message"),
+    [
+        (b"", "not a TFLite flatbuffer"),
+        (b"hello, this is not a model", "not a TFLite flatbuffer"),
+        (None, "does not exist"),
+    ],
+)
+def test_bad_model_files_are_named(content, message, tmp_path):
+    path = tmp_path / "model.tflite"
+    if content is not None:
+        path.write_bytes(content)
+    with pytest.raises(ValueError, match=message) as error:
+        benchmark_tflite(path)
+    assert str(path) in str(error.value)
+
+
+def test_bad_options_are_named(flatbuffer):
+    with pytest.raises(ValueError, match="Unknown kernel configuration 'fast'"):
+        benchmark_tflite(flatbuffer, kernel="fast")
+    with pytest.raises(ValueError, match="threads must be a positive integer, got 0"):
+        benchmark_tflite(flatbuffer, threads=0)
