@@ -115,6 +115,44 @@ def build_parser() -> argparse.ArgumentParser:
     plot.add_argument("--overwrite", action="store_true")
     plot.set_defaults(handler=_plot)
 
+    export = commands.add_parser(
+        "export", help="convert a trained model to a verified LCE .tflite file"
+    )
+    export.add_argument(
+        "model",
+        type=Path,
+        metavar="MODEL",
+        help="a run folder from `keras-bnn-af train`, a .h5 file or a SavedModel",
+    )
+    export.add_argument("--out", type=Path, required=True, help=".tflite file to write")
+    export.add_argument(
+        "--verify-dataset",
+        default=None,
+        help="verify on this dataset's test split: mnist, mnist1d or tfds:<name> "
+        "(default: the run's dataset, else seeded random inputs)",
+    )
+    export.add_argument(
+        "--verify-samples",
+        type=positive_int,
+        default=None,
+        help="number of verification samples (default: 256)",
+    )
+    export.add_argument("--report", type=Path, default=None, help="JSON report file")
+    export.add_argument(
+        "--strict",
+        action="store_true",
+        help="fail if LCE leaves any binary layer as a float op",
+    )
+    export.add_argument(
+        "--allow-mismatch",
+        action="store_true",
+        help="write the file even if it does not match the Keras model",
+    )
+    export.add_argument(
+        "--overwrite", action="store_true", help="replace --out and --report"
+    )
+    export.set_defaults(handler=_export)
+
     listing = commands.add_parser("list", help="list datasets, models and binarizers")
     listing.set_defaults(handler=_list)
     return parser
@@ -204,6 +242,34 @@ def _plot(args: argparse.Namespace) -> int:
     title = args.binarizer if isinstance(args.binarizer, str) else None
     plots.plot_binarizer(args.binarizer, args.out, x_range=(low, high), title=title)
     print(f"wrote {args.out}")
+    return 0
+
+
+def _export(args: argparse.Namespace) -> int:
+    from keras_bnn_af import converters
+
+    if args.report and args.report.exists() and not args.overwrite:
+        raise FileExistsError(
+            f"{str(args.report)!r} already exists. Pass another --report file, or "
+            "--overwrite to replace it."
+        )
+    model = converters.load_trained_model(args.model)
+    dataset = args.verify_dataset or converters.run_dataset(args.model)
+    options = (
+        {} if args.verify_samples is None else {"num_samples": args.verify_samples}
+    )
+    report = converters.export_lce(
+        model,
+        args.out,
+        verify_with=dataset,
+        strict=args.strict,
+        allow_mismatch=args.allow_mismatch,
+        overwrite=args.overwrite,
+        **options,
+    )
+    if args.report:
+        converters.write_report(report, args.report)
+    print(report.to_markdown(), end="")
     return 0
 
 
