@@ -153,6 +153,22 @@ def build_parser() -> argparse.ArgumentParser:
     )
     export.set_defaults(handler=_export)
 
+    bench = commands.add_parser(
+        "bench", help="host latency of a .tflite model with the fastest LCE kernels"
+    )
+    bench.add_argument("tflite", type=Path, metavar="MODEL.tflite")
+    bench.add_argument("--threads", type=positive_int, default=1)
+    bench.add_argument("--runs", type=positive_int, default=30)
+    bench.add_argument(
+        "--kernel",
+        default="auto",
+        help="auto (time each configuration, keep the fastest) or one of "
+        "lce_default, indirect_bgemm, xnnpack, indirect_bgemm+xnnpack",
+    )
+    bench.add_argument("--json", type=Path, default=None, help="write results here")
+    bench.add_argument("--overwrite", action="store_true", help="replace --json")
+    bench.set_defaults(handler=_bench)
+
     listing = commands.add_parser("list", help="list datasets, models and binarizers")
     listing.set_defaults(handler=_list)
     return parser
@@ -270,6 +286,29 @@ def _export(args: argparse.Namespace) -> int:
     if args.report:
         converters.write_report(report, args.report)
     print(report.to_markdown(), end="")
+    return 0
+
+
+def _bench(args: argparse.Namespace) -> int:
+    from keras_bnn_af.benchmarks import benchmark_tflite
+
+    if args.json and args.json.exists() and not args.overwrite:
+        raise FileExistsError(
+            f"{str(args.json)!r} already exists. Pass another --json file, or "
+            "--overwrite to replace it."
+        )
+    result = benchmark_tflite(
+        args.tflite, threads=args.threads, runs=args.runs, kernel=args.kernel
+    )
+    for kernel, median in result.candidates_median_ms.items():
+        print(f"  {kernel:<24} {median:9.3f} ms (trial median)")
+    print(
+        f"{result.model}: {result.median_ms:.3f} ms median, {result.p90_ms:.3f} ms "
+        f"p90 over {result.runs} runs, kernel {result.kernel}, "
+        f"{result.threads} thread(s)"
+    )
+    if args.json:
+        args.json.write_text(json.dumps(result.to_json(), indent=2))
     return 0
 
 

@@ -164,3 +164,27 @@ def test_plot_draws_a_binarizer_spec(tmp_path):
     assert out.read_bytes()[:4] == b"\x89PNG" and str(out) in completed.stdout
     again = run_cli("plot", "gaaf:sin_x", "--out", out, check=False)
     assert again.returncode == 2 and "--overwrite" in again.stderr
+
+
+def test_bench_times_a_tflite_file_and_writes_json(tmp_path):
+    import larq_compute_engine as lce
+
+    from keras_bnn_af.testing import binary_block_net
+
+    model_path = tmp_path / "m.tflite"
+    model_path.write_bytes(lce.convert_keras_model(binary_block_net("ste_sign")))
+    out = tmp_path / "bench.json"
+    completed = run_cli("bench", model_path, "--runs", "3", "--json", out)
+    result = json.loads(out.read_text())
+    assert result["kernel"] in completed.stdout and result["median_ms"] > 0
+    assert set(result["candidates_median_ms"]) >= {"lce_default", "indirect_bgemm"}
+
+
+def test_bench_rejects_a_file_that_is_not_tflite(tmp_path):
+    bogus = tmp_path / "notes.tflite"
+    bogus.write_text("not a model")
+    completed = run_cli("bench", bogus, check=False)
+    assert completed.returncode == 2
+    assert (
+        "not a TFLite flatbuffer" in completed.stderr and str(bogus) in completed.stderr
+    )
