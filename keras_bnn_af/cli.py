@@ -236,6 +236,11 @@ def _demo(args: argparse.Namespace) -> int:
         overwrite=args.overwrite,
     )
     accuracy = run.results["train"].metrics["test_accuracy"]
+    export = run.results["export"]
+    print(
+        f"LCE export: {export.size_bytes:,} bytes ({export.size_ratio:.1f}x smaller "
+        f"than float32), top-1 agreement with Keras {export.top1_agreement:.2%}"
+    )
     print(f"Test accuracy: {accuracy:.2%}")
     print(f"Report: {run.out_dir / demo.REPORT_FILE}")
     return 0

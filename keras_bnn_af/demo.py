@@ -1,9 +1,10 @@
-"""The main job: train the default BNN on offline MNIST and write a report folder.
+"""The main job: train the default BNN on offline MNIST, export it to LCE, verify
+and benchmark it, and write a report folder.
 
 The demo is a list of steps. Each step reads what earlier steps left in the
 shared `DemoRun`, may write files into the report folder, and returns one
-markdown section of `report.md`. Later stages of the workflow (export,
-verification, benchmarks) are further steps appended to `STEPS`.
+markdown section of `report.md`; new stages of the workflow are further steps
+appended to `STEPS`.
 """
 
 import time
@@ -15,10 +16,13 @@ from typing import Any
 
 import numpy as np
 
-from keras_bnn_af import data, plots, training
+from keras_bnn_af import benchmarks, converters, data, plots, training
 
 REPORT_FILE = "report.md"
 CONFUSION_FILE = "confusion_matrix.png"
+TFLITE_FILE = "model.tflite"
+EXPORT_REPORT_FILE = "export_report.json"
+EXPORT_SAMPLES = 10_000  # the whole MNIST test split
 DEFAULT_EPOCHS = 5
 
 
@@ -91,7 +95,54 @@ def evaluate_step(run: DemoRun) -> Section:
     return Section("Evaluation", body)
 
 
-STEPS: list[Step] = [train_step, evaluate_step]
+def export_step(run: DemoRun) -> Section:
+    model = run.results["train"].model
+    report = converters.export_lce(
+        model,
+        run.out_dir / TFLITE_FILE,
+        verify_with=run.config.dataset,
+        num_samples=run.config.max_samples or EXPORT_SAMPLES,
+        overwrite=run.overwrite,
+    )
+    run.results["export"] = report
+    converters.write_report(report, run.out_dir / EXPORT_REPORT_FILE)
+    body = report.to_markdown().split("\n", 2)[2]  # drop the report's own title
+    intro = (
+        f"`{TFLITE_FILE}` is {report.size_bytes:,} bytes, "
+        f"{report.size_ratio:.1f}x smaller than the float32 twin "
+        f"({report.float32_twin_size_bytes:,} bytes); LCE agrees with Keras on "
+        f"{report.top1_agreement:.2%} of {report.samples:,} test digits.\n\n"
+    )
+    return Section("Export to Larq Compute Engine", intro + body)
+
+
+def benchmark_step(run: DemoRun) -> Section:
+    binary = benchmarks.benchmark_tflite(run.out_dir / TFLITE_FILE)
+    twin = converters.convert_float32(
+        converters.float32_twin(run.results["train"].model)
+    )
+    float32 = benchmarks.benchmark_tflite(twin)
+    run.results["benchmark"] = {"binary": binary, "float32": float32}
+    rows = [
+        ("LCE binary", binary.kernel, binary.median_ms, binary.p90_ms),
+        ("float32 twin", float32.kernel, float32.median_ms, float32.p90_ms),
+    ]
+    body = (
+        "Single-sample latency on this host through LCE's Python interpreter, "
+        f"{binary.threads} thread, median of {binary.runs} runs after choosing the "
+        "fastest kernel configuration; host figures rank models here and do not "
+        "predict ARM latency.\n\n"
+        + _table(
+            ("model", "kernel", "median ms", "p90 ms"),
+            [(name, f"`{k}`", f"{m:.3f}", f"{p:.3f}") for name, k, m, p in rows],
+        )
+        + f"\n\nThe float32 twin takes {float32.median_ms / binary.median_ms:.1f}x "
+        "as long as the binary network.\n"
+    )
+    return Section("Host latency", body)
+
+
+STEPS: list[Step] = [train_step, evaluate_step, export_step, benchmark_step]
 
 
 def run_demo(

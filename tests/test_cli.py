@@ -138,7 +138,19 @@ def test_demo_writes_a_report_and_prints_test_accuracy(tmp_path):
     completed = run_cli("demo", "--out", out, "--epochs", "1", "--max-samples", "512")
     assert "Test accuracy:" in completed.stdout
     report = (out / "report.md").read_text()
-    assert "## Training" in report and "## Evaluation" in report
+    for section in [
+        "Training",
+        "Evaluation",
+        "Export to Larq Compute Engine",
+        "Host latency",
+    ]:
+        assert f"## {section}" in report
+    assert "LceBconv2d | 4" in report and "top-1 agreement with Keras 100.00%" in (
+        completed.stdout
+    )
+    export = json.loads((out / "export_report.json").read_text())
+    assert export["top1_agreement"] == 1.0 and export["samples"] == 512
+    assert (out / "model.tflite").stat().st_size == export["size_bytes"]
     for image in ["training_curve.png", "confusion_matrix.png"]:
         assert f"]({image})" in report and (out / image).exists()
     assert (out / "model.h5").exists()

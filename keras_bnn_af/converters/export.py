@@ -1170,11 +1170,11 @@ def _twin_size(model: keras.Model) -> tuple[int | None, list[str]]:
         twin = float32_twin(model)
     except ValueError as error:
         return None, [f"No float32 twin size: {error}"]
-    return len(_convert_float(twin)), []
+    return len(convert_float32(twin)), []
 
 
-def _convert_float(model: keras.Model) -> bytes:
-    """The standard TFLite converter, float32, no optimizations, batch size 1.
+def convert_float32(model: keras.Model) -> bytes:
+    """The model as a float32 TFLite flatbuffer (standard converter, batch size 1).
 
     The batch is fixed to 1 as in LCE's converter, so that a `Reshape` with a
     -1 gives the following conv a known channel count.
