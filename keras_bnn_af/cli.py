@@ -190,6 +190,14 @@ def _add_run_options(parser: argparse.ArgumentParser, *, out_help: str) -> None:
     )
 
 
+def _refuse_existing(path: Path | None, option: str, *, overwrite: bool) -> None:
+    if path is not None and path.exists() and not overwrite:
+        raise FileExistsError(
+            f"{str(path)!r} already exists. Pass another {option} file, or "
+            "--overwrite to replace it."
+        )
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)
@@ -249,11 +257,7 @@ def _demo(args: argparse.Namespace) -> int:
 def _plot(args: argparse.Namespace) -> int:
     from keras_bnn_af import plots
 
-    if args.out.exists() and not args.overwrite:
-        raise FileExistsError(
-            f"{str(args.out)!r} already exists. Pass another --out file, or "
-            "--overwrite to replace it."
-        )
+    _refuse_existing(args.out, "--out", overwrite=args.overwrite)
     low, high = args.range
     if not low < high:
         raise ValueError(
@@ -269,11 +273,7 @@ def _plot(args: argparse.Namespace) -> int:
 def _export(args: argparse.Namespace) -> int:
     from keras_bnn_af import converters
 
-    if args.report and args.report.exists() and not args.overwrite:
-        raise FileExistsError(
-            f"{str(args.report)!r} already exists. Pass another --report file, or "
-            "--overwrite to replace it."
-        )
+    _refuse_existing(args.report, "--report", overwrite=args.overwrite)
     model = converters.load_trained_model(args.model)
     dataset = args.verify_dataset or converters.run_dataset(args.model)
     options = (
@@ -297,11 +297,7 @@ def _export(args: argparse.Namespace) -> int:
 def _bench(args: argparse.Namespace) -> int:
     from keras_bnn_af.benchmarks import benchmark_tflite
 
-    if args.json and args.json.exists() and not args.overwrite:
-        raise FileExistsError(
-            f"{str(args.json)!r} already exists. Pass another --json file, or "
-            "--overwrite to replace it."
-        )
+    _refuse_existing(args.json, "--json", overwrite=args.overwrite)
     result = benchmark_tflite(
         args.tflite, threads=args.threads, runs=args.runs, kernel=args.kernel
     )

@@ -80,16 +80,17 @@ def binary_convolutions(model: keras.Model) -> list[keras.layers.Layer]:
     """The `QuantConv2D` layers of `model` that binarize their input."""
     return [
         layer
-        for layer in _all_layers(model)
+        for layer in all_layers(model)
         if isinstance(layer, lq.layers.QuantConv2D)
         and layer.input_quantizer is not None
     ]
 
 
-def _all_layers(model: keras.Model):
+def all_layers(model: keras.Model):
+    """Every layer of `model`, with nested models expanded into their layers."""
     for layer in model.layers:
         if isinstance(layer, keras.Model):
-            yield from _all_layers(layer)
+            yield from all_layers(layer)
         else:
             yield layer
 

@@ -50,6 +50,7 @@ import numpy as np
 
 from keras_bnn_af._keras import keras, tf
 from keras_bnn_af.converters.ops import op_counts as count_ops
+from keras_bnn_af.models import all_layers, binary_convolutions
 
 __all__ = [
     "ExportReport",
@@ -462,7 +463,7 @@ def export_lce(
         samples=len(inputs),
         samples_source=source,
         op_counts=_histogram(counts),
-        binary_convs_expected=len(_binary_conv2ds(model)),
+        binary_convs_expected=len(binary_convolutions(model)),
         float_convs=float_convs,
         **_mac_shares(model, float_convs),
         size_bytes=len(flatbuffer),
@@ -823,7 +824,7 @@ def _warn(report: ExportReport, messages: Iterable[str]) -> None:
 
 
 def _model_warnings(model: keras.Model) -> list[str]:
-    if any(_binary_input(layer) for layer in _all_layers(model)):
+    if any(_binary_input(layer) for layer in all_layers(model)):
         return []
     return [
         f"Model {model.name!r} has no binary layer (no Larq layer with a 1-bit "
@@ -859,10 +860,10 @@ def find_float_convs(
     """
     found = [
         _not_conv2d(layer)
-        for layer in _all_layers(model)
+        for layer in all_layers(model)
         if _binary_input(layer) and not isinstance(layer, lq.layers.QuantConv2D)
     ]
-    convs = _binary_conv2ds(model)
+    convs = binary_convolutions(model)
     missing = len(convs) - op_counts.get("LceBconv2d", 0)
     if missing <= 0:
         return found
@@ -871,22 +872,8 @@ def find_float_convs(
     if len(causes) < missing:
         unexplained = [layer for layer in convs if diagnosed[layer.name] is None]
         causes += _probe(unexplained, missing - len(causes))
-    order = {layer.name: index for index, layer in enumerate(_all_layers(model))}
+    order = {layer.name: index for index, layer in enumerate(all_layers(model))}
     return sorted(found + causes, key=lambda conv: order.get(conv.layer, len(order)))
-
-
-def _binary_conv2ds(model: keras.Model) -> list:
-    from keras_bnn_af.models import binary_convolutions
-
-    return binary_convolutions(model)
-
-
-def _all_layers(model: keras.Model):
-    for layer in model.layers:
-        if isinstance(layer, keras.Model):
-            yield from _all_layers(layer)
-        else:
-            yield layer
 
 
 def _binary_input(layer) -> bool:
@@ -1140,7 +1127,7 @@ def float32_twin(model: keras.Model) -> keras.Model:
             f"({type(error).__name__}: {error}). Expected a functional or Sequential "
             "model; subclassed models have no float32 twin."
         ) from None
-    for original, copy in zip(_all_layers(model), _all_layers(twin), strict=True):
+    for original, copy in zip(all_layers(model), all_layers(twin), strict=True):
         owned = {id(w) for w in _quantizer_weights(original)}
         values = [
             value
