@@ -507,6 +507,9 @@ def test_user_entries_add_look_up_save_and_load(user_catalog, tmp_path):
     assert af.lookup("found_1") == entry and "found_1" in af.catalog()
     assert af.resolve("found_1") == af.parse("x + sin(x) * 2")
     path = af.save_catalog(tmp_path / "mine.json")
+    with pytest.raises(FileExistsError, match="overwrite=True"):
+        af.save_catalog(path)
+    assert af.save_catalog(path, overwrite=True) == path
     af.remove_entry("found_1")
     assert "found_1" not in af.catalog()
     assert af.load_catalog(path) == [entry]

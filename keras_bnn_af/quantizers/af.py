@@ -1200,9 +1200,18 @@ def remove_entry(name: str) -> None:
     del _USER[name]
 
 
-def save_catalog(path: str | Path) -> Path:
-    """Writes the user entries as JSON (the built-in file's format) to `path`."""
+def save_catalog(path: str | Path, *, overwrite: bool = False) -> Path:
+    """Writes the user entries as JSON (the built-in file's format) to `path`.
+
+    # Raises
+        FileExistsError: `path` exists and `overwrite` is False.
+    """
     path = Path(path)
+    if path.exists() and not overwrite:
+        raise FileExistsError(
+            f"Catalog file {str(path)!r} already exists; expected a new path. Pass "
+            "another path, or overwrite=True to replace it."
+        )
     entries = [entry.to_json() for entry in _USER.values()]
     path.write_text(json.dumps({"version": 1, "entries": entries}, indent=2) + "\n")
     return path
