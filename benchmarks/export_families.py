@@ -15,18 +15,12 @@ import sys
 import tempfile
 from pathlib import Path
 
+from binarizers import FAMILIES  # the sibling script: one list of families
+
 from keras_bnn_af import converters, training
 from keras_bnn_af.benchmarks import benchmark_tflite
 
 ROOT = Path(__file__).resolve().parent
-FAMILIES = {
-    "ste_sign": "ste_sign",
-    "GAAF sin(x)": "gaaf:sin_x",
-    "GAAF x + sin(s·x), learnable s": "gaaf:x_plus_sin_scale_x",
-    "DitheredSign 2x2": "dithered_sign:design_2x2",
-    "SelfBinarizing": "self_binarizing",
-    "RSign": "rsign",
-}
 
 
 def main(argv=None) -> int:
