@@ -98,23 +98,35 @@ def all_layers(model: keras.Model):
 # --- building blocks ---------------------------------------------------------------
 
 
-def _binary_conv(
-    x, filters: int, kernel_size, binarizer: Callable, *, strides=1, name=None
-):
-    """Binarizer -> binary conv -> BatchNorm, the pattern LCE fuses into one op."""
-    x = lq.layers.QuantConv2D(
+def binary_conv2d(
+    filters: int, kernel_size, input_quantizer, *, strides=1, name=None
+) -> lq.layers.QuantConv2D:
+    """A `QuantConv2D` laid out so LCE makes it one `LceBconv2d`.
+
+    `input_quantizer` binarizes the input (give every layer its own instance),
+    `ste_sign` binarizes the clipped latent weights, there is no bias (the
+    BatchNorm that should follow provides it) and "same" padding pads with +1.
+    """
+    return lq.layers.QuantConv2D(
         filters,
         kernel_size,
         strides=strides,
         padding="same",
         pad_values=1.0,
-        input_quantizer=binarizer(),
+        input_quantizer=input_quantizer,
         kernel_quantizer="ste_sign",
         kernel_constraint="weight_clip",
         use_bias=False,
         name=name,
-    )(x)
-    return _batch_norm(x, name=f"{name}_bn" if name else None)
+    )
+
+
+def _binary_conv(
+    x, filters: int, kernel_size, binarizer: Callable, *, strides=1, name=None
+):
+    """Binarizer -> binary conv -> BatchNorm, the pattern LCE fuses into one op."""
+    conv = binary_conv2d(filters, kernel_size, binarizer(), strides=strides, name=name)
+    return _batch_norm(conv(x), name=f"{name}_bn" if name else None)
 
 
 def _batch_norm(x, name=None):

@@ -11,10 +11,10 @@ assert check.max_abs_diff <= 1e-3
 from collections import Counter
 from dataclasses import dataclass
 
-import larq as lq
 import numpy as np
 
 from keras_bnn_af._keras import keras
+from keras_bnn_af.models import binary_conv2d
 from keras_bnn_af.quantizers import BinarizerSpec, binarizer_factory
 
 
@@ -49,16 +49,7 @@ def binary_block_net(
     x = keras.layers.Conv2D(filters[0], 3, padding="same", use_bias=False)(inputs)
     x = keras.layers.BatchNormalization()(x)
     for width in filters:
-        x = lq.layers.QuantConv2D(
-            width,
-            3,
-            padding="same",
-            pad_values=1.0,
-            input_quantizer=make_binarizer(),
-            kernel_quantizer="ste_sign",
-            kernel_constraint="weight_clip",
-            use_bias=False,
-        )(x)
+        x = binary_conv2d(width, 3, make_binarizer())(x)
         x = keras.layers.BatchNormalization()(x)
     x = keras.layers.GlobalAveragePooling2D()(x)
     outputs = keras.layers.Dense(num_classes)(x)

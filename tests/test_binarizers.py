@@ -8,6 +8,7 @@ import pytest
 
 from keras_bnn_af import training
 from keras_bnn_af._keras import keras
+from keras_bnn_af.models import binary_conv2d
 from keras_bnn_af.quantizers import BINARIZERS, binarizer_factory
 from keras_bnn_af.testing import binary_block_net, lce_check, sample_inputs
 
@@ -26,16 +27,7 @@ def _spec(alias):
 
 def _tiny_model(spec):
     inputs = keras.Input((6, 6, 4))
-    x = lq.layers.QuantConv2D(
-        8,
-        3,
-        padding="same",
-        pad_values=1.0,
-        input_quantizer=binarizer_factory(spec)(),
-        kernel_quantizer="ste_sign",
-        kernel_constraint="weight_clip",
-        use_bias=False,
-    )(inputs)
+    x = binary_conv2d(8, 3, binarizer_factory(spec)())(inputs)
     x = keras.layers.BatchNormalization()(x)
     return keras.Model(inputs, x)
 

@@ -9,6 +9,7 @@ import numpy as np
 import pytest
 
 from keras_bnn_af._keras import keras, tf
+from keras_bnn_af.models import binary_conv2d
 from keras_bnn_af.quantizers import available_binarizers, binarizer_factory
 from keras_bnn_af.quantizers.gaaf import GAAF
 from keras_bnn_af.testing import (
@@ -378,16 +379,7 @@ def _gaaf_net(*specs):
     inputs = keras.Input((6, 6, 3))
     x = keras.layers.Conv2D(4, 3, padding="same")(inputs)
     for width, spec in zip((5, 4, 3)[: len(specs)], specs, strict=True):
-        x = lq.layers.QuantConv2D(
-            width,
-            3,
-            padding="same",
-            pad_values=1.0,
-            input_quantizer=binarizer_factory(spec)(),
-            kernel_quantizer="ste_sign",
-            kernel_constraint="weight_clip",
-            use_bias=False,
-        )(x)
+        x = binary_conv2d(width, 3, binarizer_factory(spec)())(x)
     x = keras.layers.GlobalAveragePooling2D()(x)
     return keras.Model(inputs, keras.layers.Dense(2)(x))
 

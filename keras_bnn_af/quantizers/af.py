@@ -112,16 +112,20 @@ EPS = 1e-8
 # --- the tree ------------------------------------------------------------------------
 
 
-@dataclass(frozen=True)
-class Var:
-    """The input variable `x`."""
+class _Formula:
+    """Tree nodes print as their canonical formula."""
 
     def __str__(self) -> str:
         return to_formula(self)
 
 
 @dataclass(frozen=True)
-class Const:
+class Var(_Formula):
+    """The input variable `x`."""
+
+
+@dataclass(frozen=True)
+class Const(_Formula):
     """A non-negative finite constant (negative numbers are `Unary("neg", Const)`)."""
 
     value: float
@@ -140,20 +144,14 @@ class Const:
             )
         object.__setattr__(self, "value", float(value) + 0.0)  # -0.0 -> 0.0
 
-    def __str__(self) -> str:
-        return to_formula(self)
-
 
 @dataclass(frozen=True)
-class Param:
+class Param(_Formula):
     """A learnable per-channel constant `s` (starts at 1), written `param()`."""
 
-    def __str__(self) -> str:
-        return to_formula(self)
-
 
 @dataclass(frozen=True)
-class Unary:
+class Unary(_Formula):
     """`op(arg)` for an op in `UNARY_OPS`."""
 
     op: str
@@ -163,12 +161,9 @@ class Unary:
         _check_op(self.op, UNARY_OPS, "Unary")
         _check_node(self.arg, f"Unary({self.op!r}).arg")
 
-    def __str__(self) -> str:
-        return to_formula(self)
-
 
 @dataclass(frozen=True)
-class Binary:
+class Binary(_Formula):
     """`op(left, right)` for an op in `BINARY_OPS`."""
 
     op: str
@@ -179,9 +174,6 @@ class Binary:
         _check_op(self.op, BINARY_OPS, "Binary")
         _check_node(self.left, f"Binary({self.op!r}).left")
         _check_node(self.right, f"Binary({self.op!r}).right")
-
-    def __str__(self) -> str:
-        return to_formula(self)
 
 
 Node = Var | Const | Param | Unary | Binary
