@@ -149,6 +149,16 @@ def build_parser() -> argparse.ArgumentParser:
         help="write the file even if it does not match the Keras model",
     )
     export.add_argument(
+        "--no-fold",
+        action="store_true",
+        help="keep threshold binarizers (RSign, monotone GAAF) as they are",
+    )
+    export.add_argument(
+        "--latency",
+        action="store_true",
+        help="time the file against the same model with ste_sign on this host",
+    )
+    export.add_argument(
         "--overwrite", action="store_true", help="replace --out and --report"
     )
     export.set_defaults(handler=_export)
@@ -286,6 +296,8 @@ def _export(args: argparse.Namespace) -> int:
         strict=args.strict,
         allow_mismatch=args.allow_mismatch,
         overwrite=args.overwrite,
+        fold=not args.no_fold,
+        latency=args.latency,
         **options,
     )
     if args.report:

@@ -359,6 +359,7 @@ def test_cli_exports_a_trained_run(run_folder, tmp_path):
     out, report_path = tmp_path / "m.tflite", tmp_path / "r.json"
     command = [str(script), "export", str(run_folder), "--out", str(out)]
     command += ["--verify-dataset", "mnist", "--report", str(report_path)]
+    command += ["--latency"]
     completed = subprocess.run(
         command,
         capture_output=True,
@@ -372,6 +373,9 @@ def test_cli_exports_a_trained_run(run_folder, tmp_path):
     report = json.loads(report_path.read_text())
     assert report["top1_agreement"] == 1.0 and report["verified"]
     assert report["size_bytes"] == out.stat().st_size
+    ratio = report["latency_ms"] / report["sign_twin_latency_ms"]
+    assert report["af_latency_ratio"] == pytest.approx(ratio)
+    assert "x the same model with ste_sign" in completed.stdout
 
 
 def _cli_error(capsys, *args) -> str:
@@ -420,3 +424,11 @@ def test_report_is_a_dataclass_with_derived_figures():
     )
     assert report.size_ratio is None and report.verified
     assert report.to_json()["size_ratio"] is None
+    assert report.af_latency_ratio is None
+    assert report.allowed_ties == 1  # 20 % of 8 samples, rounded down
+    report.rounding_ties = [3]
+    assert report.verified
+    report.rounding_ties = [3, 5]
+    assert not report.verified
+    report.rounding_ties, report.mismatches = [], 1
+    assert not report.verified

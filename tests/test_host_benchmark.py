@@ -1,7 +1,7 @@
 import larq_compute_engine as lce
 import pytest
 
-from keras_bnn_af.benchmarks import KERNELS, benchmark_tflite
+from keras_bnn_af.benchmarks import KERNELS, benchmark_tflite, compare_latency
 from keras_bnn_af.testing import binary_block_net
 
 
@@ -49,3 +49,17 @@ def test_bad_options_are_named(flatbuffer):
         benchmark_tflite(flatbuffer, kernel="fast")
     with pytest.raises(ValueError, match="threads must be a positive integer, got 0"):
         benchmark_tflite(flatbuffer, threads=0)
+
+
+def test_compare_latency_times_every_model_in_interleaved_rounds(flatbuffer, tmp_path):
+    path = tmp_path / "m.tflite"
+    path.write_bytes(flatbuffer)
+    results = compare_latency({"a": flatbuffer, "b": path}, rounds=2, runs=3)
+    assert list(results) == ["a", "b"]
+    for result in results.values():
+        assert result.runs == 6 and result.kernel in KERNELS
+        assert 0 < result.min_ms <= result.median_ms <= result.p90_ms
+    with pytest.raises(ValueError, match="rounds must be a positive integer, got 0"):
+        compare_latency({"a": flatbuffer}, rounds=0)
+    with pytest.raises(ValueError, match="not a TFLite flatbuffer"):
+        compare_latency({"a": b"nope"})

@@ -16,6 +16,7 @@ Host figures rank models on the host; they are not ARM predictions (use
 
 import statistics
 import time
+from collections.abc import Mapping
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
@@ -115,6 +116,55 @@ def benchmark_tflite(
         min_ms=round(float(times.min()), 3),
         candidates_median_ms=candidates,
     )
+
+
+def compare_latency(
+    models: Mapping[str, str | Path | bytes],
+    *,
+    threads: int = 1,
+    rounds: int = 7,
+    runs: int = 20,
+    warmup: int = 3,
+    seed: int = 0,
+) -> dict[str, HostBenchmark]:
+    """Latencies of several models measured side by side, for ratios.
+
+    Each model first gets its fastest kernel configuration (`kernel="auto"`);
+    then `rounds` rounds time every model in turn for `runs` inferences, so
+    that load on a shared host affects all of them alike. `median_ms` and
+    `p90_ms` are over all `rounds * runs` timings of a model.
+
+    # Arguments
+        models: name -> `.tflite` path or bytes.
+
+    # Returns
+        name -> `HostBenchmark` (its `runs` is `rounds * runs`).
+    """
+    _check_positive(threads=threads, rounds=rounds, runs=runs)
+    flatbuffers = {name: read_tflite(model)[0] for name, model in models.items()}
+    chosen = {
+        name: benchmark_tflite(flatbuffer, threads=threads, runs=runs, seed=seed)
+        for name, flatbuffer in flatbuffers.items()
+    }
+    times = {name: [] for name in flatbuffers}
+    for _ in range(rounds):
+        for name, flatbuffer in flatbuffers.items():
+            times[name] += _time(
+                flatbuffer, chosen[name].kernel, threads, runs, warmup, seed
+            )
+    return {
+        name: HostBenchmark(
+            model=name,
+            kernel=chosen[name].kernel,
+            threads=threads,
+            runs=len(values),
+            median_ms=round(float(np.median(values)), 4),
+            p90_ms=round(float(np.percentile(values, 90)), 4),
+            min_ms=round(float(np.min(values)), 4),
+            candidates_median_ms=chosen[name].candidates_median_ms,
+        )
+        for name, values in times.items()
+    }
 
 
 def _time(flatbuffer, kernel, threads, runs, warmup, seed) -> list[float]:

@@ -12,6 +12,7 @@ convolution's output threshold, so the network stays fully binary.
 """
 
 import larq as lq
+import numpy as np
 
 from keras_bnn_af._keras import keras, tf
 from keras_bnn_af.quantizers.base import BinaryQuantizer, register
@@ -89,6 +90,12 @@ class RSign(BinaryQuantizer):
 
     def call(self, inputs):
         return super().call(lq.quantizers.approx_sign(self.preactivation(inputs)))
+
+    def monotone_threshold(self) -> np.ndarray | None:
+        """alpha, the per-channel `t` with `q(x) = sign(x - t)` (None if unbuilt)."""
+        if not self.built:
+            return None
+        return np.asarray(keras.backend.get_value(self.alpha), np.float32)
 
     def get_config(self):
         return {
