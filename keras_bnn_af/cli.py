@@ -115,6 +115,42 @@ def build_parser() -> argparse.ArgumentParser:
     plot.add_argument("--overwrite", action="store_true")
     plot.set_defaults(handler=_plot)
 
+    search = commands.add_parser(
+        "search", help="genetic search for binarizer activation functions"
+    )
+    search.add_argument(
+        "--space",
+        choices=["gaaf", "tree"],
+        default="gaaf",
+        help="gaaf: GAAF genomes; tree: PANGAEA-style AF trees (default: gaaf)",
+    )
+    search.add_argument("--dataset", default="mnist1d", help="default: mnist1d")
+    search.add_argument(
+        "--model", default=None, help="proxy network (default: conv1d / binarynet)"
+    )
+    search.add_argument("--max-trials", type=positive_int, default=20)
+    search.add_argument(
+        "--population", type=positive_int, default=10, help="GA population size"
+    )
+    search.add_argument(
+        "--epochs", type=positive_int, default=None, help="epochs per candidate"
+    )
+    search.add_argument("--units", type=int, choices=[1, 2], default=1)
+    search.add_argument("--seed", type=int, default=0)
+    search.add_argument(
+        "--max-samples",
+        type=positive_int,
+        default=None,
+        help="cap every split at this many examples (quick runs)",
+    )
+    search.add_argument("--out", type=Path, required=True, help="search folder")
+    search.add_argument(
+        "--resume",
+        action="store_true",
+        help="continue the search saved in --out (--max-trials may raise its budget)",
+    )
+    search.set_defaults(handler=_search)
+
     export = commands.add_parser(
         "export", help="convert a trained model to a verified LCE .tflite file"
     )
@@ -277,6 +313,29 @@ def _plot(args: argparse.Namespace) -> int:
     title = args.binarizer if isinstance(args.binarizer, str) else None
     plots.plot_binarizer(args.binarizer, args.out, x_range=(low, high), title=title)
     print(f"wrote {args.out}")
+    return 0
+
+
+def _search(args: argparse.Namespace) -> int:
+    from keras_bnn_af.searchers import SearchConfig, run_search
+
+    config = SearchConfig(
+        space=args.space,
+        dataset=args.dataset,
+        model=args.model,
+        max_trials=args.max_trials,
+        population_size=args.population,
+        seed=args.seed,
+        epochs=args.epochs,
+        max_samples=args.max_samples,
+        units=args.units,
+    )
+    result = run_search(config, args.out, resume=args.resume)
+    print((args.out / "leaderboard.md").read_text(), end="")
+    print(
+        f"{result.completed} trials completed, {result.failed} failed; results in "
+        f"{args.out}"
+    )
     return 0
 
 

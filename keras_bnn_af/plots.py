@@ -32,6 +32,23 @@ def plot_history(history: Mapping[str, Sequence[float]], path: str | Path) -> Pa
     return Path(path)
 
 
+def plot_search_history(scores: Sequence[float], path: str | Path) -> Path:
+    """Fitness of each completed trial, in start order, and the best so far."""
+    figure, axis = plt.subplots(figsize=(6, 3.5))
+    trials = np.arange(1, len(scores) + 1)
+    if len(scores):
+        axis.plot(trials, scores, "o", markersize=4, alpha=0.6, label="trial")
+        axis.plot(trials, np.maximum.accumulate(scores), label="best so far")
+        axis.legend()
+    axis.set_xlabel("completed trial")
+    axis.set_ylabel("fitness (validation accuracy)")
+    axis.grid(alpha=0.3)
+    figure.tight_layout()
+    figure.savefig(path, dpi=100)
+    plt.close(figure)
+    return Path(path)
+
+
 def plot_confusion(matrix, path: str | Path, *, title: str = "") -> Path:
     """A confusion matrix (rows: true label, columns: prediction) as a PNG."""
     figure, axis = plt.subplots(figsize=(5, 4.5))

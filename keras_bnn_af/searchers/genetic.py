@@ -1,0 +1,586 @@
+r"""Steady-state genetic search over any keras-tuner space.
+
+```python
+import keras_tuner as kt
+from keras_bnn_af.searchers import GeneticSearch
+
+tuner = GeneticSearch(
+    build_model,                       # or a kt.HyperModel
+    objective=kt.Objective("val_accuracy", "max"),
+    max_trials=60,
+    population_size=12,
+    seed=0,
+    directory="runs",
+    project_name="gaaf",
+)
+tuner.search(x, y, validation_data=(x_val, y_val), epochs=5)
+```
+
+The oracle, `GeneticOracle`, works on the genome `{name: value}` of a
+`keras_tuner.HyperParameters` space (`Choice`, `Int`, `Float`, `Boolean`, `Fixed`,
+conditional scopes) and uses the operators of `keras_bnn_af.searchers.operators`.
+"""
+
+from __future__ import annotations
+
+import copy
+import math
+import random
+import time
+import warnings
+from typing import Any
+
+import keras_tuner
+from keras_tuner.engine.trial import TrialStatus
+
+from keras_bnn_af.searchers import operators
+
+__all__ = ["CROSSOVER_TYPES", "GeneticOracle", "GeneticSearch", "SELECTION_POLICIES"]
+
+SELECTION_POLICIES = ("random", "elitism", "tournament", "roulette")
+CROSSOVER_TYPES = ("single_point", "uniform")
+# Proposals tried before a child (or a random genome) counts as impossible.
+MAX_ATTEMPTS = 100
+
+
+class GeneticOracle(keras_tuner.Oracle):
+    r"""Steady-state genetic algorithm (GAAF-style) as a keras-tuner oracle.
+
+    A trial's fitness is its score, negated for a `"min"` objective, so that
+    higher is always better:
+
+    \\[
+    f(t) = \begin{cases} s(t) & \text{direction} = \text{max} \\\
+        -s(t) & \text{direction} = \text{min} \end{cases}
+    \\]
+
+    The search runs in two phases.
+
+    1. **Initial population.** The first `population_size` trials are distinct
+       random genomes.
+    2. **Children.** Every further trial is one child: two parents are selected
+       from the population (tournament and roulette may draw one individual
+       twice), crossed over with probability `crossover_rate` (otherwise the
+       child starts as a copy of the first parent) and between
+       `mutation_genes[0]` and `mutation_genes[1]` of its genes are mutated.
+
+    The population is the `population_size` fittest COMPLETED trials (ties: the
+    earlier trial), recomputed from the trials whenever it is needed. That is
+    steady-state replacement of the worst: a child joins the population when it
+    beats the worst member, which then leaves it. Failed, invalid, running and
+    non-finite-score trials are never parents, and the population does not
+    depend on the order in which parallel trials complete.
+
+    No genome is proposed twice: a proposal equal to a tried or running genome
+    (keras-tuner's `_tried_so_far` hashes) is redrawn up to `MAX_ATTEMPTS` times,
+    then the oracle falls back to a random genome, and stops (`"STOPPED"`) when
+    none is new either: the space is (practically) exhausted.
+
+    With parallel workers, a trial requested while fewer than two trials have
+    completed and all initial genomes are running gets `"IDLE"` (retry later);
+    when nothing is running the oracle proposes another random genome instead,
+    as keras-tuner's single-process loop would otherwise spin forever.
+
+    All randomness comes from one `random.Random(seed)`, saved with the other
+    counters in `get_state`, so a reloaded search continues exactly as an
+    uninterrupted one.
+
+    # Arguments
+        objective: as for `keras_tuner.Oracle`: a metric name, a
+            `keras_tuner.Objective` or a list of them.
+        max_trials: the number of trials to run at most, or None for no limit.
+        population_size: the number of genomes in the population, `>= 2` and
+            `<= max_trials`. GAAF uses small populations (about 10).
+        seed: the random seed (any int, including 0). None draws one.
+        hyperparameters: the search space, as a `keras_tuner.HyperParameters`.
+            Required unless a `HyperModel` declares the space before the first
+            trial (as `GeneticSearch` does when given a hypermodel).
+        allow_new_entries: as for `keras_tuner.Oracle`.
+        tune_new_entries: as for `keras_tuner.Oracle`.
+        max_retries_per_trial: as for `keras_tuner.Oracle`.
+        max_consecutive_failed_trials: as for `keras_tuner.Oracle`.
+        selection: how parents are chosen: `"elitism"` (the two fittest),
+            `"tournament"`, `"roulette"` (fitness-proportional) or `"random"`:
+            as in GAAF, one of the three drawn uniformly per generation, a
+            generation being `population_size` consecutive children.
+        crossover: `"single_point"` (cut the genome, in search-space order) or
+            `"uniform"` (each gene from either parent).
+        crossover_rate: the probability, in `[0, 1]`, that a child is a
+            crossover of its parents rather than a copy of the first parent.
+        mutation_genes: `(low, high)`, the inclusive range of the number of genes
+            each child mutates; GAAF uses `(1, 3)`.
+        tournament_size: contestants per tournament with `"tournament"`
+            selection.
+
+    # Raises
+        ValueError: for a `population_size` below 2 or above `max_trials`, an
+            unknown `selection` or `crossover`, a `crossover_rate` outside
+            `[0, 1]`, a malformed `mutation_genes` or `tournament_size`; later,
+            on the first trial, for an empty search space, and when a completed
+            trial did not report the objective.
+
+    # References
+        - [GAAF: Searching Activation Functions for Binary Neural Networks
+            through Genetic Algorithm](https://arxiv.org/abs/2206.03291)
+    """
+
+    def __init__(
+        self,
+        objective=None,
+        max_trials: int | None = 50,
+        population_size: int = 10,
+        seed: int | None = None,
+        hyperparameters: keras_tuner.HyperParameters | None = None,
+        allow_new_entries: bool = True,
+        tune_new_entries: bool = True,
+        max_retries_per_trial: int = 0,
+        max_consecutive_failed_trials: int = 3,
+        selection: str = "random",
+        crossover: str = "single_point",
+        crossover_rate: float = 0.9,
+        mutation_genes: tuple[int, int] = (1, 3),
+        tournament_size: int = 3,
+    ):
+        config = _checked_config(
+            max_trials=max_trials,
+            population_size=population_size,
+            selection=selection,
+            crossover=crossover,
+            crossover_rate=crossover_rate,
+            mutation_genes=mutation_genes,
+            tournament_size=tournament_size,
+        )
+        super().__init__(
+            objective=objective,
+            max_trials=max_trials,
+            hyperparameters=hyperparameters,
+            allow_new_entries=allow_new_entries,
+            tune_new_entries=tune_new_entries,
+            seed=seed,
+            max_retries_per_trial=max_retries_per_trial,
+            max_consecutive_failed_trials=max_consecutive_failed_trials,
+        )
+        if seed is not None:  # the base class turns seed=0 into a random seed
+            self.seed = self._seed_state = seed
+        self._apply_config(config)
+        self._rng = random.Random(self.seed)
+        # trial_id -> {"origin": "random"} or {"origin": "child", "parents": [...],
+        # "selection": ..., "crossover": ... or None}
+        self._lineage: dict[str, dict[str, Any]] = {}
+        self._children = 0
+        # [generation, scheme]: the scheme drawn for that generation ("random").
+        self._generation_selection: list = [None, None]
+
+    # --- the search ------------------------------------------------------------
+
+    def populate_space(self, trial_id: str) -> dict[str, Any]:
+        """Proposes the genome of a new trial: random, a child, IDLE or STOPPED.
+
+        Runs inside the synchronized `create_trial`, so it never waits.
+
+        # Arguments
+            trial_id: the ID of the trial being created.
+
+        # Returns
+            `{"status": "RUNNING", "values": {...}}` with plain Python values,
+            `{"status": "IDLE", "values": None}` while every initial genome is
+            running and fewer than two have completed, or
+            `{"status": "STOPPED", "values": None}` when no new genome is found.
+
+        # Raises
+            ValueError: when the search space is empty.
+        """
+        self._check_space_not_empty()
+        population = self._population()
+        if self._needs_random_genome(population):
+            return self._start(trial_id, self._random_genome(), {"origin": "random"})
+        if len(population) < 2:
+            return {"status": TrialStatus.IDLE, "values": None}
+        values, lineage = self._child(population)
+        if values is None:
+            return self._start(trial_id, self._random_genome(), {"origin": "random"})
+        return self._start(trial_id, values, lineage)
+
+    @keras_tuner.synchronized
+    def end_trial(self, trial) -> None:
+        """Records a finished trial (see `keras_tuner.Oracle.end_trial`) and saves.
+
+        keras-tuner 1.4.8 saves the oracle before it removes the trial from the
+        ongoing ones, so a project reloaded from that file would run the last
+        trial again as a retry; saving once more afterwards prevents it.
+        """
+        super().end_trial(trial)
+        self.save()
+
+    def score_trial(self, trial) -> None:
+        """Scores a completed trial, checking that it reported the objective.
+
+        # Raises
+            ValueError: when the trial's metrics lack the objective.
+        """
+        if not trial.metrics.exists(self.objective.name):
+            reported = sorted(trial.metrics.metrics)
+            raise ValueError(
+                f"Trial {trial.trial_id} completed without reporting the objective "
+                f"{self.objective.name!r}; it reported the metrics {reported}. "
+                "Expected the objective among the metrics each trial returns. Pass "
+                "objective= one of the reported metrics (e.g. "
+                'keras_tuner.Objective("val_accuracy", "max")), or make run_trial '
+                f"/ HyperModel.fit return {self.objective.name!r}."
+            )
+        super().score_trial(trial)
+
+    @property
+    def population(self) -> list[str]:
+        """The trial IDs of the current population, fittest first."""
+        return [trial.trial_id for trial in self._population()]
+
+    @property
+    def lineage(self) -> dict[str, dict[str, Any]]:
+        """How each trial was proposed: `{"origin": "random"}` or a child record.
+
+        A child record is `{"origin": "child", "parents": [id, id], "selection":
+        scheme, "crossover": type or None}` (None: the child was a copy of the
+        first parent before mutation).
+        """
+        return copy.deepcopy(self._lineage)
+
+    # --- state ------------------------------------------------------------------
+
+    def get_state(self) -> dict[str, Any]:
+        state = super().get_state()
+        state["genetic"] = {
+            "config": self._config(),
+            "rng_state": _rng_state_to_json(self._rng.getstate()),
+            "children": self._children,
+            "generation_selection": list(self._generation_selection),
+            "lineage": copy.deepcopy(self._lineage),
+        }
+        return state
+
+    def set_state(self, state: dict[str, Any]) -> None:
+        super().set_state(state)
+        genetic = state["genetic"]
+        self._warn_on_config_change(genetic["config"])
+        self._apply_config(genetic["config"])
+        self._rng.setstate(_rng_state_from_json(genetic["rng_state"]))
+        self._children = genetic["children"]
+        self._generation_selection = list(genetic["generation_selection"])
+        self._lineage = copy.deepcopy(genetic["lineage"])
+
+    # --- helpers ----------------------------------------------------------------
+
+    def _needs_random_genome(self, population: list) -> bool:
+        if len(population) < 2 and not self.ongoing_trials:
+            return True  # nothing to breed from and nothing to wait for
+        started_random = sum(
+            1 for record in self._lineage.values() if record["origin"] == "random"
+        )
+        return (
+            len(population) < self.population_size
+            and started_random < self.population_size
+        )
+
+    def _start(self, trial_id: str, values, lineage) -> dict[str, Any]:
+        if values is None:
+            return {"status": TrialStatus.STOPPED, "values": None}
+        self._lineage[trial_id] = lineage
+        return {"status": TrialStatus.RUNNING, "values": values}
+
+    def _random_genome(self) -> dict[str, Any] | None:
+        for _ in range(MAX_ATTEMPTS):
+            values = operators.random_values(self.hyperparameters, self._rng)
+            if not self._duplicate(values):
+                return values
+        return None
+
+    def _child(self, population: list):
+        scheme = self._selection_for_next_child()
+        ranked = [(trial.trial_id, self._fitness(trial)) for trial in population]
+        order = list(dict.fromkeys(hp.name for hp in self.hyperparameters.space))
+        for _ in range(MAX_ATTEMPTS):
+            first, second = self._select_parents(scheme, ranked)
+            crossed = self._rng.random() < self.crossover_rate
+            values = self.trials[first].hyperparameters.values
+            if crossed:
+                other = self.trials[second].hyperparameters.values
+                values = self._crossover_values(values, other, order)
+            values = self._mutate_values(values)
+            if not self._duplicate(values):
+                self._children += 1
+                return values, {
+                    "origin": "child",
+                    "parents": [first, second],
+                    "selection": scheme,
+                    "crossover": self.crossover if crossed else None,
+                }
+        return None, None
+
+    def _crossover_values(self, a: dict, b: dict, order: list[str]) -> dict:
+        """One child of genomes `a` and `b` (subclasses may override)."""
+        return operators.CROSSOVERS[self.crossover](a, b, order, self._rng)
+
+    def _mutate_values(self, values: dict) -> dict:
+        """`values` with `mutation_genes` genes changed (subclasses may override)."""
+        return operators.mutate(
+            values, self.hyperparameters, self._rng, self.mutation_genes
+        )
+
+    def _selection_for_next_child(self) -> str:
+        if self.selection != "random":
+            return self.selection
+        generation = self._children // self.population_size
+        if self._generation_selection[0] != generation:
+            schemes = sorted(operators.SELECTIONS)
+            self._generation_selection = [generation, self._rng.choice(schemes)]
+        return self._generation_selection[1]
+
+    def _select_parents(self, scheme: str, ranked: list) -> list[str]:
+        if scheme == "tournament":
+            return operators.tournament(ranked, 2, self._rng, size=self.tournament_size)
+        return operators.SELECTIONS[scheme](ranked, 2, self._rng)
+
+    def _population(self) -> list:
+        start = {trial_id: index for index, trial_id in enumerate(self.start_order)}
+        completed = [
+            trial
+            for trial in self.trials.values()
+            if trial.status == TrialStatus.COMPLETED
+            and trial.score is not None
+            and math.isfinite(trial.score)
+        ]
+        completed.sort(
+            key=lambda trial: (
+                -self._fitness(trial),
+                start.get(trial.trial_id, len(start)),
+                trial.trial_id,
+            )
+        )
+        return completed[: self.population_size]
+
+    def _fitness(self, trial) -> float:
+        score = float(trial.score)
+        return score if self.objective.direction == "max" else -score
+
+    def _check_space_not_empty(self) -> None:
+        if not self.hyperparameters.space:
+            raise ValueError(
+                "GeneticOracle got an empty search space: no hyperparameters were "
+                "declared before the first trial. Expected at least one "
+                "hyperparameter to evolve. Pass hyperparameters= (a "
+                "keras_tuner.HyperParameters with the space), or give the tuner a "
+                "HyperModel (or build function): keras-tuner only learns a space "
+                "from a hypermodel, not from hyperparameters created inside "
+                "run_trial."
+            )
+
+    def _config(self) -> dict[str, Any]:
+        return {
+            "population_size": self.population_size,
+            "selection": self.selection,
+            "crossover": self.crossover,
+            "crossover_rate": self.crossover_rate,
+            "mutation_genes": list(self.mutation_genes),
+            "tournament_size": self.tournament_size,
+        }
+
+    def _apply_config(self, config: dict[str, Any]) -> None:
+        self.population_size = config["population_size"]
+        self.selection = config["selection"]
+        self.crossover = config["crossover"]
+        self.crossover_rate = config["crossover_rate"]
+        self.mutation_genes = tuple(config["mutation_genes"])
+        self.tournament_size = config["tournament_size"]
+
+    def _warn_on_config_change(self, saved: dict[str, Any]) -> None:
+        changed = {
+            key: (value, saved[key])
+            for key, value in self._config().items()
+            if saved.get(key) != value
+        }
+        if changed:
+            details = ", ".join(
+                f"{key}={new!r} (saved {old!r})" for key, (new, old) in changed.items()
+            )
+            warnings.warn(
+                f"GeneticOracle is resuming a search saved with other settings: "
+                f"{details}. The saved settings are used, so the search continues "
+                "as it started. To change them, start a new project (another "
+                "project_name, or overwrite=True).",
+                stacklevel=2,
+            )
+
+
+class GeneticSearch(keras_tuner.Tuner):
+    """Genetic search tuner: a `keras_tuner.Tuner` driven by a `GeneticOracle`.
+
+    The counterpart of `keras_tuner.RandomSearch`: it builds the oracle from the
+    search arguments below and passes everything else to `keras_tuner.Tuner`.
+
+    A distributed worker whose request got `"IDLE"` (see `GeneticOracle`) waits
+    `idle_wait_seconds` (a class attribute, 0.5 s) before asking again:
+    keras-tuner's search loop retries at once, about 600 requests a second to the
+    chief on loopback.
+
+    # Arguments
+        hypermodel: a `keras_tuner.HyperModel` or a build function `hp -> model`.
+            Optional when `run_trial` is overridden.
+        objective: as for `keras_tuner.Tuner`.
+        max_trials: the number of trials to run at most.
+        population_size: see `GeneticOracle`.
+        seed: see `GeneticOracle`.
+        hyperparameters: see `GeneticOracle`.
+        tune_new_entries: as for `keras_tuner.Tuner`.
+        allow_new_entries: as for `keras_tuner.Tuner`.
+        max_retries_per_trial: as for `keras_tuner.Tuner`.
+        max_consecutive_failed_trials: as for `keras_tuner.Tuner`.
+        selection: see `GeneticOracle`.
+        crossover: see `GeneticOracle`.
+        mutation_genes: see `GeneticOracle`.
+        crossover_rate: see `GeneticOracle`.
+        tournament_size: see `GeneticOracle`.
+        **kwargs: the other arguments of `keras_tuner.Tuner` (`directory`,
+            `project_name`, `overwrite`, `executions_per_trial`, ...).
+
+    # Raises
+        ValueError: as for `GeneticOracle` and `keras_tuner.Tuner`.
+    """
+
+    idle_wait_seconds = 0.5
+
+    def __init__(
+        self,
+        hypermodel=None,
+        objective=None,
+        max_trials: int | None = 50,
+        population_size: int = 10,
+        seed: int | None = None,
+        hyperparameters: keras_tuner.HyperParameters | None = None,
+        tune_new_entries: bool = True,
+        allow_new_entries: bool = True,
+        max_retries_per_trial: int = 0,
+        max_consecutive_failed_trials: int = 3,
+        selection: str = "random",
+        crossover: str = "single_point",
+        mutation_genes: tuple[int, int] = (1, 3),
+        crossover_rate: float = 0.9,
+        tournament_size: int = 3,
+        **kwargs,
+    ):
+        self.seed = seed
+        oracle = self._make_oracle(
+            objective=objective,
+            max_trials=max_trials,
+            population_size=population_size,
+            seed=seed,
+            hyperparameters=hyperparameters,
+            tune_new_entries=tune_new_entries,
+            allow_new_entries=allow_new_entries,
+            max_retries_per_trial=max_retries_per_trial,
+            max_consecutive_failed_trials=max_consecutive_failed_trials,
+            selection=selection,
+            crossover=crossover,
+            crossover_rate=crossover_rate,
+            mutation_genes=mutation_genes,
+            tournament_size=tournament_size,
+        )
+        super().__init__(oracle, hypermodel, **kwargs)
+        self._waiting_for_trial = False
+
+    def on_search_begin(self):
+        super().on_search_begin()
+        self._waiting_for_trial = False
+
+    def pre_create_trial(self):
+        """Waits `idle_wait_seconds` if the previous request got `"IDLE"`.
+
+        keras-tuner's loop is `pre_create_trial`, `create_trial`, then `"STOPPED"`
+        ends it, `"IDLE"` loops again and any other status calls `on_trial_begin`;
+        so a request not followed by `on_trial_begin` got `"IDLE"`.
+        """
+        super().pre_create_trial()
+        if self._waiting_for_trial:
+            time.sleep(self.idle_wait_seconds)
+        self._waiting_for_trial = True
+
+    def on_trial_begin(self, trial):
+        self._waiting_for_trial = False
+        super().on_trial_begin(trial)
+
+    def _make_oracle(self, **arguments) -> GeneticOracle:
+        return GeneticOracle(**arguments)
+
+
+def _checked_config(
+    *,
+    max_trials,
+    population_size,
+    selection,
+    crossover,
+    crossover_rate,
+    mutation_genes,
+    tournament_size,
+) -> dict[str, Any]:
+    if not _is_int(population_size) or population_size < 2:
+        raise ValueError(
+            f"GeneticOracle got population_size={population_size!r}; expected an "
+            "integer >= 2 (crossover needs two parents). Pass e.g. "
+            "population_size=10."
+        )
+    if max_trials is not None and population_size > max_trials:
+        raise ValueError(
+            f"GeneticOracle got population_size={population_size} with "
+            f"max_trials={max_trials}; expected population_size <= max_trials, or "
+            "the search would end before the first child. Raise max_trials or "
+            "lower population_size."
+        )
+    if selection not in SELECTION_POLICIES:
+        raise ValueError(
+            f"GeneticOracle got selection={selection!r}; expected one of "
+            f"{list(SELECTION_POLICIES)}. Pass e.g. selection='tournament'."
+        )
+    if crossover not in CROSSOVER_TYPES:
+        raise ValueError(
+            f"GeneticOracle got crossover={crossover!r}; expected one of "
+            f"{list(CROSSOVER_TYPES)}. Pass e.g. crossover='uniform'."
+        )
+    if (
+        isinstance(crossover_rate, bool)
+        or not isinstance(crossover_rate, int | float)
+        or not 0.0 <= crossover_rate <= 1.0
+    ):
+        raise ValueError(
+            f"GeneticOracle got crossover_rate={crossover_rate!r}; expected a "
+            "probability in [0, 1]. Pass e.g. crossover_rate=0.9."
+        )
+    if not _is_int(tournament_size) or tournament_size < 1:
+        raise ValueError(
+            f"GeneticOracle got tournament_size={tournament_size!r}; expected an "
+            "integer >= 1. Pass e.g. tournament_size=3."
+        )
+    low, high = operators._checked_gene_range(
+        mutation_genes, caller="GeneticOracle", argument="mutation_genes"
+    )
+    return {
+        "population_size": population_size,
+        "selection": selection,
+        "crossover": crossover,
+        "crossover_rate": float(crossover_rate),
+        "mutation_genes": [low, high],
+        "tournament_size": tournament_size,
+    }
+
+
+def _is_int(value) -> bool:
+    return isinstance(value, int) and not isinstance(value, bool)
+
+
+def _rng_state_to_json(state: tuple) -> list:
+    """`random.Random.getstate()` as JSON-ready lists."""
+    version, internal, gauss_next = state
+    return [version, list(internal), gauss_next]
+
+
+def _rng_state_from_json(state: list) -> tuple:
+    version, internal, gauss_next = state
+    return (version, tuple(internal), gauss_next)

@@ -1,0 +1,299 @@
+"""The search job behind `keras-bnn-af search`: run, resume, rank and plot.
+
+```python
+from keras_bnn_af.searchers.job import SearchConfig, run_search
+
+result = run_search(SearchConfig(space="gaaf", dataset="mnist1d", max_trials=40,
+                                 population_size=10), "searches/gaaf-mnist1d")
+result.leaderboard[0]   # {"trial_id": ..., "af": "sin(x)", "score": 0.87, ...}
+```
+
+The output folder holds keras-tuner's project (`search/`: `oracle.json` and
+one `trial_*/trial.json` per trial, saved after every trial), the settings
+(`search_config.json`), and after the search `results.json`, `leaderboard.md`,
+`fitness.png` (validation accuracy per trial and best so far) and
+`best_<rank>.png` (the best AFs, drawn by `plot_binarizer`). A search killed at
+any point resumes with `resume=True` (`--resume`): keras-tuner reloads every
+finished trial, and the oracle's saved state (population, random generator)
+continues the search; the trial that was running is run again.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import math
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import keras_tuner
+
+from keras_bnn_af import data, models, plots
+from keras_bnn_af.quantizers import GAAF
+from keras_bnn_af.searchers.af_search import (
+    AF_VALUE,
+    GAAFHyperModel,
+    TreeHyperModel,
+    TreeSearch,
+    genome_of,
+)
+from keras_bnn_af.searchers.genetic import GeneticSearch, _checked_config
+
+__all__ = ["SPACES", "SearchConfig", "SearchResult", "run_search"]
+
+SPACES = ("gaaf", "tree")
+PROJECT = "search"
+CONFIG_FILE = "search_config.json"
+RESULTS_FILE = "results.json"
+OBJECTIVE = keras_tuner.Objective("val_accuracy", "max")
+#: Default proxy model and epochs per candidate for each offline dataset.
+_DEFAULTS = {"mnist1d": ("conv1d", 10), "mnist": ("binarynet", 1)}
+
+
+@dataclass
+class SearchConfig:
+    """What to search and how (saved with the search; `--resume` reuses it).
+
+    # Attributes
+        space: `"gaaf"` (GAAF genomes) or `"tree"` (PANGAEA-style AF trees).
+        dataset: a name `keras_bnn_af.data.load` accepts.
+        model: the proxy network; None: conv1d for mnist1d, else binarynet.
+        max_trials: trials in all (a resumed search may raise it).
+        population_size: the GA population.
+        seed: seeds the oracle, the data shuffle and the weights.
+        epochs: epochs per candidate; None: 10 for mnist1d, 1 for mnist.
+        batch_size, learning_rate: training of each candidate (Adam, cosine).
+        max_samples: cap on every split, for quick runs.
+        kill_below: stop a candidate whose best validation accuracy is below
+            this after one epoch (GAAF's 0.11); None never stops early.
+        units: GAAF genome units, 1 or 2 (`"gaaf"` space only).
+        max_failed: consecutive failed (diverged) trials that end the search.
+    """
+
+    space: str = "gaaf"
+    dataset: str = "mnist1d"
+    model: str | None = None
+    max_trials: int = 20
+    population_size: int = 10
+    seed: int = 0
+    epochs: int | None = None
+    batch_size: int = 64
+    learning_rate: float = 5e-3
+    max_samples: int | None = None
+    kill_below: float | None = 0.11
+    units: int = 1
+    max_failed: int = 10
+
+    def __post_init__(self) -> None:
+        if self.space not in SPACES:
+            raise ValueError(
+                f"Unknown search space {self.space!r}; expected one of "
+                f"{', '.join(map(repr, SPACES))}. Pass --space gaaf or --space tree."
+            )
+        data.check_name(self.dataset)
+        default_model, default_epochs = _DEFAULTS.get(self.dataset, ("binarynet", 1))
+        self.model = self.model or default_model
+        self.epochs = self.epochs or default_epochs
+        models.check_name(self.model)
+        _checked_config(
+            max_trials=self.max_trials,
+            population_size=self.population_size,
+            selection="random",
+            crossover="single_point",
+            crossover_rate=0.9,
+            mutation_genes=(1, 3),
+            tournament_size=3,
+        )
+
+
+@dataclass
+class SearchResult:
+    """A finished (or stopped) search: its folder, ranking and counts."""
+
+    out_dir: Path
+    leaderboard: list[dict[str, Any]]
+    completed: int
+    failed: int
+    trials: list[dict[str, Any]]
+
+
+def run_search(
+    config: SearchConfig, out_dir: str | Path, *, resume: bool = False, verbose=1
+) -> SearchResult:
+    """Runs (or resumes) a GA search for binarizer AFs and writes its results.
+
+    # Arguments
+        config: the settings of a new search; with `resume`, only `max_trials`
+            is taken from it and the rest from the saved `search_config.json`.
+        out_dir: the search folder.
+        resume: continue the search saved in `out_dir`.
+        verbose: keras-tuner's progress output (0: none).
+
+    # Raises
+        FileExistsError: `out_dir` exists and `resume` is False.
+        ValueError: `resume` is True and `out_dir` holds no search.
+    """
+    out = Path(out_dir)
+    config = _resumed_config(out, config) if resume else _check_new_folder(out, config)
+    splits = data.load(
+        config.dataset,
+        batch_size=config.batch_size,
+        max_samples=config.max_samples,
+        seed=config.seed,
+    )
+    tuner = _tuner(config, out, splits)
+    if not resume:
+        (out / CONFIG_FILE).write_text(json.dumps(dataclasses.asdict(config), indent=2))
+    tuner.search(splits.train, validation_data=splits.validation, verbose=verbose)
+    return write_results(tuner.oracle, out, config)
+
+
+def _check_new_folder(out: Path, config: SearchConfig) -> SearchConfig:
+    if out.exists() and any(out.iterdir()):
+        hint = " Pass --resume to continue it." if _holds_search(out) else ""
+        raise FileExistsError(
+            f"Search folder {str(out)!r} already exists and is not empty; expected "
+            f"a new folder for a new search.{hint} Or pass another --out folder."
+        )
+    return config
+
+
+def _resumed_config(out: Path, config: SearchConfig) -> SearchConfig:
+    if not _holds_search(out):
+        raise ValueError(
+            f"--resume got {str(out)!r}, which holds no search (expected "
+            f"{CONFIG_FILE} and {PROJECT}/oracle.json written by `keras-bnn-af "
+            "search`). Pass the --out folder of an earlier search, or drop --resume "
+            "to start a new one."
+        )
+    saved = SearchConfig(**json.loads((out / CONFIG_FILE).read_text()))
+    saved.max_trials = max(saved.max_trials, config.max_trials)
+    return saved
+
+
+def _holds_search(out: Path) -> bool:
+    return (out / CONFIG_FILE).is_file() and (out / PROJECT / "oracle.json").is_file()
+
+
+def _tuner(config: SearchConfig, out: Path, splits) -> GeneticSearch:
+    options = {
+        "model": config.model,
+        "input_shape": splits.input_shape,
+        "num_classes": splits.num_classes,
+        "epochs": config.epochs,
+        "learning_rate": config.learning_rate,
+        "steps_per_epoch": -(-splits.num_examples["train"] // config.batch_size),
+        "kill_below": config.kill_below,
+    }
+    if config.space == "gaaf":
+        search, hypermodel = (
+            GeneticSearch,
+            GAAFHyperModel(units=config.units, **options),
+        )
+    else:
+        search, hypermodel = TreeSearch, TreeHyperModel(**options)
+    return search(
+        hypermodel,
+        objective=OBJECTIVE,
+        max_trials=config.max_trials,
+        population_size=config.population_size,
+        seed=config.seed,
+        max_consecutive_failed_trials=config.max_failed,
+        directory=str(out),
+        project_name=PROJECT,
+        overwrite=False,
+    )
+
+
+# --- results -------------------------------------------------------------------------
+
+
+def write_results(
+    oracle, out: Path, config: SearchConfig, top: int = 3
+) -> SearchResult:
+    """Writes `results.json`, `leaderboard.md`, `fitness.png` and `best_*.png`."""
+    trials = [_trial_record(trial) for trial in _in_start_order(oracle)]
+    scored = [
+        t for t in trials if t["status"] == "COMPLETED" and t["score"] is not None
+    ]
+    leaderboard = sorted(scored, key=lambda t: (-t["score"], t["trial_id"]))
+    result = SearchResult(
+        out_dir=out,
+        leaderboard=leaderboard,
+        completed=len(scored),
+        failed=sum(t["status"] in ("FAILED", "INVALID") for t in trials),
+        trials=trials,
+    )
+    (out / RESULTS_FILE).write_text(
+        json.dumps(
+            {
+                "config": dataclasses.asdict(config),
+                "objective": OBJECTIVE.name,
+                "completed": result.completed,
+                "failed": result.failed,
+                "leaderboard": leaderboard,
+                "trials": trials,
+            },
+            indent=2,
+        )
+    )
+    (out / "leaderboard.md").write_text(leaderboard_markdown(leaderboard, config))
+    plots.plot_search_history(
+        [t["score"] for t in trials if t["status"] == "COMPLETED"], out / "fitness.png"
+    )
+    for rank, entry in enumerate(leaderboard[:top], start=1):
+        plots.plot_binarizer(
+            GAAF(entry["af"]),
+            out / f"best_{rank}.png",
+            title=f"#{rank}: {entry['af']} (val. accuracy {entry['score']:.4f})",
+        )
+    return result
+
+
+def _in_start_order(oracle) -> list:
+    order = {trial_id: index for index, trial_id in enumerate(oracle.start_order)}
+    return sorted(oracle.trials.values(), key=lambda t: order.get(t.trial_id, 1e9))
+
+
+def _trial_record(trial) -> dict[str, Any]:
+    values = dict(trial.hyperparameters.values)
+    score = (
+        trial.score if trial.score is not None and math.isfinite(trial.score) else None
+    )
+    record = {
+        "trial_id": trial.trial_id,
+        "status": str(trial.status),
+        "score": score,
+        "af": values.get(AF_VALUE) or _gaaf_formula(values),
+        "values": values,
+        "message": trial.message,
+    }
+    return record
+
+
+def _gaaf_formula(values: dict) -> str | None:
+    from keras_bnn_af.quantizers import af
+
+    try:
+        return str(af.from_genome(genome_of(values)))
+    except ValueError:
+        return None
+
+
+def leaderboard_markdown(leaderboard: list[dict], config: SearchConfig) -> str:
+    lines = [
+        f"# {config.space} search on {config.dataset}",
+        "",
+        f"Proxy `{config.model}`, {config.epochs} epoch(s) per candidate, population "
+        f"{config.population_size}, seed {config.seed}; fitness = best validation "
+        "accuracy (the test split is never used).",
+        "",
+        "| rank | AF | validation accuracy | trial |",
+        "|---:|---|---:|---|",
+    ]
+    lines += [
+        f"| {rank} | `{entry['af']}` | {entry['score']:.4f} | {entry['trial_id']} |"
+        for rank, entry in enumerate(leaderboard, start=1)
+    ]
+    return "\n".join(lines) + "\n"

@@ -1,0 +1,581 @@
+r"""Seeded, pure genetic-algorithm operators over keras-tuner search spaces.
+
+Every operator takes an explicit `random.Random` instance `rng` and touches no
+other source of randomness, so a search is reproducible from one seed and its
+state can be saved with `rng.getstate()`.
+
+```python
+import random
+
+rng = random.Random(0)
+parents = tournament([("a", 0.1), ("b", 0.7), ("c", 0.4)], k=2, rng=rng)
+child = single_point({"x": 1, "y": 2}, {"x": 3, "y": 4}, ["x", "y"], rng)
+child = mutate(child, hyperparameters, rng, genes=(1, 3))
+```
+
+Selection works on a population of `(individual, fitness)` pairs, fitness higher
+is better (minimise a score by selecting on its negation). Genomes are plain
+value dicts `{hyperparameter name: value}` of a `keras_tuner.HyperParameters`
+space; values are always plain Python `bool`, `int`, `float` or `str`.
+"""
+
+from __future__ import annotations
+
+import bisect
+import math
+import random
+from collections.abc import Callable, Iterable, Mapping, Sequence
+from typing import Any
+
+from keras_tuner.engine.hyperparameters import (
+    Boolean,
+    Choice,
+    Fixed,
+    Float,
+    HyperParameter,
+    HyperParameters,
+    Int,
+)
+
+__all__ = [
+    "CROSSOVERS",
+    "SELECTIONS",
+    "elitism",
+    "ensure_active_values",
+    "is_valid_value",
+    "mutate",
+    "random_values",
+    "roulette",
+    "single_point",
+    "tournament",
+    "uniform",
+]
+
+Population = Sequence[tuple[Any, float]]
+Values = dict[str, Any]
+
+# Standard deviation of a mutation of an unstepped Int or Float, in the
+# hyperparameter's own sampling coordinate u in [0, 1) (linear, log, reverse-log).
+MUTATION_SIGMA = 0.2
+# Relative tolerance when matching a float against a stepped grid point.
+_GRID_TOLERANCE = 1e-9
+_MAX_RESAMPLES = 100
+
+
+# --- selection ---------------------------------------------------------------
+
+
+def elitism(population: Population, k: int, rng: random.Random) -> list:
+    """The `k` fittest individuals, best first.
+
+    Deterministic: `rng` is accepted for a uniform interface and never used. Ties
+    keep the order of `population`.
+
+    # Arguments
+        population: a non-empty sequence of `(individual, fitness)`, higher
+            fitness is better.
+        k: how many individuals to return, `1 <= k <= len(population)`.
+        rng: unused.
+
+    # Returns
+        A list of `k` distinct individuals sorted by decreasing fitness.
+
+    # Raises
+        ValueError: for an empty population, non-finite fitness or `k` outside
+            `[1, len(population)]`.
+    """
+    fitness = _checked_fitness(population, "elitism")
+    _check_count(k, "elitism", upper=len(population))
+    ranked = sorted(range(len(population)), key=lambda i: -fitness[i])
+    return [population[i][0] for i in ranked[:k]]
+
+
+def tournament(
+    population: Population, k: int, rng: random.Random, size: int = 3
+) -> list:
+    """`k` winners of independent tournaments of `size` random contestants.
+
+    Each tournament draws `min(size, len(population))` distinct contestants
+    uniformly and keeps the fittest (ties: the earliest in `population`). The
+    tournaments are independent, so one individual can win twice. `size=1` is
+    uniform random selection; larger sizes raise the selection pressure: the
+    best individual wins a tournament with probability `size / len(population)`.
+
+    # Arguments
+        population: a non-empty sequence of `(individual, fitness)`, higher
+            fitness is better.
+        k: how many winners to return, `k >= 1`.
+        rng: the random generator.
+        size: contestants per tournament, `size >= 1`.
+
+    # Returns
+        A list of `k` individuals.
+
+    # Raises
+        ValueError: for an empty population, non-finite fitness, `k < 1` or
+            `size < 1`.
+    """
+    fitness = _checked_fitness(population, "tournament")
+    _check_count(k, "tournament")
+    _check_count(size, "tournament", argument="size")
+    contestants = min(size, len(population))
+    winners = []
+    for _ in range(k):
+        drawn = sorted(rng.sample(range(len(population)), contestants))
+        best = max(drawn, key=lambda i: (fitness[i], -i))
+        winners.append(population[best][0])
+    return winners
+
+
+def roulette(population: Population, k: int, rng: random.Random) -> list:
+    r"""`k` individuals drawn with probability proportional to shifted fitness.
+
+    Raw fitness can be negative or zero (a negated loss), so each individual
+    gets the weight
+
+    \\[
+    w_i = f_i - \min_j f_j + \delta, \qquad
+    \delta = \frac{\max_j f_j - \min_j f_j}{n}, \qquad
+    P(i) = \frac{w_i}{\sum_j w_j}
+    \\]
+
+    with `n = len(population)`: the weight is the fitness gained over the worst
+    individual, plus `delta` so that the worst individual keeps a small chance.
+    The weights are invariant to adding a constant to every fitness. When all
+    fitness values are equal the draw is uniform. Draws are with replacement.
+
+    # Arguments
+        population: a non-empty sequence of `(individual, fitness)`, higher
+            fitness is better.
+        k: how many individuals to draw, `k >= 1`.
+        rng: the random generator (one `rng.random()` per draw).
+
+    # Returns
+        A list of `k` individuals.
+
+    # Raises
+        ValueError: for an empty population, non-finite fitness or `k < 1`.
+    """
+    fitness = _checked_fitness(population, "roulette")
+    _check_count(k, "roulette")
+    worst, best = min(fitness), max(fitness)
+    spread = best - worst
+    if spread > 0:
+        weights = [f - worst + spread / len(fitness) for f in fitness]
+    else:
+        weights = [1.0] * len(fitness)
+    cumulative = []
+    total = 0.0
+    for weight in weights:
+        total += weight
+        cumulative.append(total)
+    chosen = []
+    for _ in range(k):
+        index = bisect.bisect_right(cumulative, rng.random() * total)
+        chosen.append(population[min(index, len(population) - 1)][0])
+    return chosen
+
+
+SELECTIONS: dict[str, Callable[..., list]] = {
+    "elitism": elitism,
+    "tournament": tournament,
+    "roulette": roulette,
+}
+
+
+# --- crossover ---------------------------------------------------------------
+
+
+def single_point(
+    a: Mapping[str, Any], b: Mapping[str, Any], order: Sequence[str], rng
+) -> Values:
+    """One child: the genes of `a` before a random cut of `order`, then `b`'s.
+
+    The cut `c` is uniform in `1 .. len(order) - 1`, so the child takes at least
+    one gene from each parent: `order[:c]` from `a`, `order[c:]` from `b`. A gene
+    its parent lacks (inactive under a conditional scope) comes from the other
+    parent; names outside `order` are ignored. With fewer than two genes there
+    is no cut and the child is a copy of `a` (restricted to `order`).
+
+    # Arguments
+        a: the first parent's values.
+        b: the second parent's values.
+        order: the chromosome: gene names in a fixed order, e.g. the names of a
+            `HyperParameters.space`.
+        rng: the random generator.
+
+    # Returns
+        The child's values (a new dict, possibly not complete for conditional
+        spaces: see `ensure_active_values`).
+    """
+    genes = list(dict.fromkeys(order))
+    if len(genes) < 2:
+        return {name: a[name] for name in genes if name in a}
+    cut = rng.randint(1, len(genes) - 1)
+    return _combine(a, b, genes, [True] * cut + [False] * (len(genes) - cut))
+
+
+def uniform(a: Mapping[str, Any], b: Mapping[str, Any], rng) -> Values:
+    """One child taking each gene from `a` or `b` with probability 1/2.
+
+    Genes are visited in the order of `a`, then the genes only `b` has; a gene
+    its chosen parent lacks comes from the other parent.
+
+    # Arguments
+        a: the first parent's values.
+        b: the second parent's values.
+        rng: the random generator (one `rng.random()` per gene).
+
+    # Returns
+        The child's values (a new dict, possibly not complete for conditional
+        spaces: see `ensure_active_values`).
+    """
+    genes = list(dict.fromkeys([*a, *b]))
+    return _combine(a, b, genes, [rng.random() < 0.5 for _ in genes])
+
+
+CROSSOVERS: dict[str, Callable[..., Values]] = {
+    "single_point": single_point,
+    "uniform": lambda a, b, order, rng: uniform(a, b, rng),
+}
+
+
+def _combine(a, b, genes, from_a) -> Values:
+    child = {}
+    for name, take_a in zip(genes, from_a, strict=True):
+        first, second = (a, b) if take_a else (b, a)
+        if name in first:
+            child[name] = first[name]
+        elif name in second:
+            child[name] = second[name]
+    return child
+
+
+# --- mutation ----------------------------------------------------------------
+
+
+def mutate(
+    values: Mapping[str, Any],
+    hyperparameters: HyperParameters,
+    rng: random.Random,
+    genes: tuple[int, int] = (1, 3),
+) -> Values:
+    """Changes between `genes[0]` and `genes[1]` active genes to other valid values.
+
+    The number of genes `m` is uniform in `genes` (capped by the number of
+    mutable active genes), the genes are drawn without replacement, and each
+    gets a value different from its current one:
+
+    - `Choice`: another of its values, uniformly;
+    - `Boolean`: the other truth value;
+    - `Int` and `Float` with a step: another grid point, uniformly;
+    - `Float` and `Int` without step: a Gaussian step of `MUTATION_SIGMA` in the
+      hyperparameter's sampling coordinate `u in [0, 1)` (so a log-sampled
+      value moves by a factor rather than an offset), reflected at the bounds
+      and redrawn until the value changes.
+
+    `Fixed` hyperparameters, one-value `Choice`s and empty ranges never mutate.
+    Changing a parent of a conditional scope can switch other genes on or off:
+    the result is passed through `ensure_active_values`, so genes that become
+    active get a seeded random value and inactive ones are removed.
+
+    # Arguments
+        values: the genome to mutate; completed first with
+            `ensure_active_values`.
+        hyperparameters: the search space.
+        rng: the random generator.
+        genes: `(low, high)`, the inclusive range of the number of genes to
+            change, `1 <= low <= high`.
+
+    # Returns
+        A new complete, active-only values dict.
+
+    # Raises
+        ValueError: for a malformed `genes`.
+    """
+    low, high = _checked_gene_range(genes)
+    current = ensure_active_values(values, hyperparameters, rng)
+    mutable = {
+        hp.name: hp for hp in _active_space(current, hyperparameters) if _is_mutable(hp)
+    }
+    count = min(rng.randint(low, high), len(mutable))
+    mutated = dict(current)
+    for name in rng.sample(list(mutable), count):
+        mutated[name] = _other_value(mutable[name], current[name], rng)
+    return ensure_active_values(mutated, hyperparameters, rng)
+
+
+# --- values of a search space ------------------------------------------------
+
+
+def ensure_active_values(
+    values: Mapping[str, Any], hyperparameters: HyperParameters, rng: random.Random
+) -> Values:
+    """A complete, active-only values dict, keeping the valid values of `values`.
+
+    The seeded counterpart of `HyperParameters.ensure_active_values` (which
+    samples without a seed). The space is visited in order, parents of a
+    conditional scope before their children, and a hyperparameter is active when
+    all its conditions hold on the values chosen so far. Each active
+    hyperparameter keeps its value from `values` when that value is valid for it
+    (`is_valid_value`; in the form the hyperparameter samples it, e.g. a stepped
+    Float snapped to its grid point), else gets a random one from `rng`; inactive
+    names and names outside the space are dropped. Values come out as plain
+    Python types.
+
+    # Arguments
+        values: the (partial) genome.
+        hyperparameters: the search space.
+        rng: the random generator, used only for missing or invalid values.
+
+    # Returns
+        A new dict `{name: value}` with exactly the active hyperparameters.
+    """
+    completed: Values = {}
+    for hp in hyperparameters.space:
+        if not _conditions_hold(hp, completed):
+            continue
+        value = _canonical(hp, values[hp.name]) if hp.name in values else _INVALID
+        completed[hp.name] = _sample(hp, rng) if value is _INVALID else value
+    return completed
+
+
+def random_values(hyperparameters: HyperParameters, rng: random.Random) -> Values:
+    """A random complete, active-only genome of `hyperparameters`.
+
+    Each active hyperparameter is drawn with its own sampling
+    (`hp.prob_to_value(u)`, `u` uniform in `[0, 1)` from `rng`), like
+    `keras_tuner.Oracle._random_values` but from `rng` instead of a seed counter.
+
+    # Arguments
+        hyperparameters: the search space.
+        rng: the random generator.
+
+    # Returns
+        A new dict `{name: value}` of plain Python values.
+    """
+    return ensure_active_values({}, hyperparameters, rng)
+
+
+def is_valid_value(hp: HyperParameter, value: Any) -> bool:
+    """Whether `value` is one `hp` can take: right type, in range, on its grid.
+
+    `True` is not the choice `1`, `1` not the string `"1"`; an `Int` takes only
+    integers, a `Float` integers or floats. Floats match a stepped grid point up
+    to a relative tolerance of 1e-9. Unknown hyperparameter types accept any
+    value.
+
+    # Arguments
+        hp: a keras-tuner hyperparameter.
+        value: the candidate value (numpy scalars count as Python ones).
+
+    # Returns
+        True if `value` is valid for `hp`.
+    """
+    return _canonical(hp, value) is not _INVALID
+
+
+_INVALID = object()
+
+
+def _canonical(hp: HyperParameter, value: Any):
+    """`value` in the form `hp` samples it (`2.0` -> the choice `2`, a Float
+    snapped to its grid point), or `_INVALID`."""
+    value = _plain(value)
+    if isinstance(hp, Fixed | Choice | Boolean):
+        for option in hp.values:
+            if _same_kind(value, option) and value == option:
+                return option
+        return _INVALID
+    if isinstance(hp, Int | Float):
+        return _canonical_number(hp, value)
+    return value
+
+
+def _canonical_number(hp, value):
+    if isinstance(value, bool) or not isinstance(value, int | float):
+        return _INVALID
+    if isinstance(hp, Int) and not isinstance(value, int):
+        return _INVALID
+    if not math.isfinite(value):
+        return _INVALID
+    slack = _GRID_TOLERANCE * max(1.0, abs(hp.min_value), abs(hp.max_value))
+    if not hp.min_value - slack <= value <= hp.max_value + slack:
+        return _INVALID
+    if hp.step is None:
+        return value if isinstance(hp, Int) else float(value)
+    grid_value = _plain(_grid_value(hp, _grid_index(hp, value)))
+    return grid_value if _close(grid_value, value) else _INVALID
+
+
+# --- helpers -----------------------------------------------------------------
+
+
+def _active_space(values: Mapping[str, Any], hyperparameters: HyperParameters):
+    """The hyperparameters of the space active under `values`, last one per name."""
+    active = {}
+    for hp in hyperparameters.space:
+        if _conditions_hold(hp, values):
+            active[hp.name] = hp
+    return list(active.values())
+
+
+def _conditions_hold(hp: HyperParameter, values: Mapping[str, Any]) -> bool:
+    return all(condition.is_active(values) for condition in hp.conditions)
+
+
+def _sample(hp: HyperParameter, rng: random.Random):
+    return _plain(hp.prob_to_value(rng.random()))
+
+
+def _is_mutable(hp: HyperParameter) -> bool:
+    if isinstance(hp, Fixed):
+        return False
+    if isinstance(hp, Boolean):
+        return True
+    if isinstance(hp, Choice):
+        return len(set(hp.values)) > 1
+    if isinstance(hp, Int | Float):
+        if hp.step is not None:
+            return _grid_size(hp) > 1
+        return hp.max_value > hp.min_value
+    return False
+
+
+def _other_value(hp: HyperParameter, value, rng: random.Random):
+    """A valid value of a mutable `hp` different from the valid `value`."""
+    if isinstance(hp, Boolean):
+        return not value
+    if isinstance(hp, Choice):
+        others = [v for v in dict.fromkeys(hp.values) if v != value]
+        return _plain(rng.choice(others))
+    if hp.step is not None:
+        size = _grid_size(hp)
+        index = _other_index(_grid_index(hp, value), size, rng)
+        return _plain(_grid_value(hp, index))
+    return _perturbed_number(hp, value, rng)
+
+
+def _other_index(index: int, size: int, rng: random.Random) -> int:
+    """Uniform in `range(size)` without `index`."""
+    other = rng.randrange(size - 1)
+    return other + 1 if other >= index else other
+
+
+def _perturbed_number(hp, value, rng: random.Random):
+    """A Gaussian step in the sampling coordinate `u`, reflected into `[0, 1)`."""
+    u = min(max(hp.value_to_prob(value), 0.0), 1.0)
+    for _ in range(_MAX_RESAMPLES):
+        step = rng.normalvariate(0.0, MUTATION_SIGMA)
+        candidate = _plain(hp.prob_to_value(_reflect(u + step)))
+        if candidate != value and is_valid_value(hp, candidate):
+            return candidate
+    if isinstance(hp, Int):  # a few integers: steps rarely leave the bucket
+        size = hp.max_value - hp.min_value + 1
+        return hp.min_value + _other_index(value - hp.min_value, size, rng)
+    return value  # a range narrower than the float resolution: leave it
+
+
+def _reflect(u: float) -> float:
+    """Folds `u` into `[0, 1)` by reflecting at 0 and 1."""
+    u = abs(u) % 2.0
+    u = 2.0 - u if u > 1.0 else u
+    return min(u, math.nextafter(1.0, 0.0))
+
+
+def _grid_size(hp) -> int:
+    # The pinned keras-tuner 1.4.8 counts its own grid here; reusing it keeps the
+    # grid identical to the values keras-tuner samples.
+    return hp._get_n_values()
+
+
+def _grid_value(hp, index: int):
+    """The `index`-th grid point, exactly as `hp.prob_to_value` samples it."""
+    size = _grid_size(hp)
+    return hp.prob_to_value((index + 0.5) / size)
+
+
+def _grid_index(hp, value) -> int:
+    """The index of the grid point nearest to `value`."""
+    size = _grid_size(hp)
+    estimate = hp.value_to_prob(value) * size - 0.5
+    candidates = {
+        min(max(int(math.floor(estimate)) + shift, 0), size - 1)
+        for shift in (-1, 0, 1, 2)
+    }
+    return min(
+        sorted(candidates), key=lambda index: abs(_grid_value(hp, index) - value)
+    )
+
+
+def _close(a: float, b: float) -> bool:
+    return math.isclose(a, b, rel_tol=_GRID_TOLERANCE, abs_tol=_GRID_TOLERANCE)
+
+
+def _same_kind(a, b) -> bool:
+    """Whether `a == b` is a match: `True == 1` is not, `1 == 1.0` is."""
+    return isinstance(a, bool) == isinstance(b, bool) and isinstance(
+        a, str
+    ) == isinstance(b, str)
+
+
+def _plain(value):
+    """`value` as a plain Python `bool`, `int`, `float` or `str` (not numpy)."""
+    if hasattr(value, "item") and not isinstance(value, bool | int | float | str):
+        value = value.item()
+    if isinstance(value, bool):
+        return bool(value)
+    if isinstance(value, int):
+        return int(value)
+    if isinstance(value, float):
+        return float(value)
+    if isinstance(value, str):
+        return str(value)
+    return value
+
+
+def _checked_fitness(population: Population, scheme: str) -> list[float]:
+    if len(population) == 0:
+        raise ValueError(
+            f"{scheme} got an empty population; expected at least one "
+            "(individual, fitness) pair. Evaluate some individuals first."
+        )
+    fitness = [float(f) for _, f in population]
+    bad = [f for f in fitness if not math.isfinite(f)]
+    if bad:
+        raise ValueError(
+            f"{scheme} got non-finite fitness values {bad}; expected finite "
+            "numbers. Drop failed or diverged individuals before selecting."
+        )
+    return fitness
+
+
+def _check_count(count: int, scheme: str, argument: str = "k", upper=None) -> None:
+    if isinstance(count, bool) or not isinstance(count, int) or count < 1:
+        raise ValueError(
+            f"{scheme} got {argument}={count!r}; expected an integer >= 1. "
+            f"Pass e.g. {argument}=2."
+        )
+    if upper is not None and count > upper:
+        raise ValueError(
+            f"{scheme} got {argument}={count} for a population of {upper}; "
+            f"expected {argument} <= {upper}. Select fewer individuals."
+        )
+
+
+def _checked_gene_range(
+    genes: Iterable[int], caller: str = "mutate", argument: str = "genes"
+) -> tuple[int, int]:
+    bounds = tuple(genes) if isinstance(genes, list | tuple) else None
+    if (
+        bounds is None
+        or len(bounds) != 2
+        or any(isinstance(b, bool) or not isinstance(b, int) for b in bounds)
+        or not 1 <= bounds[0] <= bounds[1]
+    ):
+        raise ValueError(
+            f"{caller} got {argument}={genes!r}; expected (low, high) integers "
+            "with 1 <= low <= high, the range of the number of genes to change. "
+            f"Pass e.g. {argument}=(1, 3)."
+        )
+    return bounds

@@ -1,0 +1,275 @@
+"""AF search spaces, the tree oracle and the `search` job: tiny, seeded runs."""
+
+import json
+import math
+import os
+import random
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import keras_tuner as kt
+import numpy as np
+import pytest
+
+from keras_bnn_af._keras import keras
+from keras_bnn_af.quantizers import GAAF, af
+from keras_bnn_af.searchers import (
+    GAAFHyperModel,
+    SearchConfig,
+    StopBelow,
+    TreeHyperModel,
+    TreeOracle,
+    af_tree,
+    operators,
+    run_search,
+)
+from keras_bnn_af.searchers.af_search import AF_VALUE, genome_of
+
+TINY = {"dataset": "mnist1d", "epochs": 1, "max_samples": 256, "batch_size": 64}
+
+
+def _binarizers(model) -> list:
+    return [
+        layer.input_quantizer
+        for layer in model.layers
+        if getattr(layer, "input_quantizer", None) is not None
+    ]
+
+
+def _space(hypermodel) -> kt.HyperParameters:
+    hp = kt.HyperParameters()
+    hypermodel.declare_hyperparameters(hp)
+    return hp
+
+
+# --- GAAF genome space ---------------------------------------------------------------
+
+
+def test_gaaf_space_declares_gaafs_genes():
+    hp = _space(GAAFHyperModel())
+    sizes = {h.name: len(h.values) for h in hp.space}
+    assert sizes == {"unary_a": 22, "unary_b": 22, "binary": 11}
+    assert GAAFHyperModel().af(hp) == str(af.from_genome([0, 0, 0]))
+
+
+def test_two_unit_space_is_conditional_and_values_are_active_only():
+    hypermodel = GAAFHyperModel(units=2)
+    hp = _space(hypermodel)
+    rng = random.Random(0)
+    seen = set()
+    for _ in range(20):
+        values = operators.random_values(hp, rng)
+        seen.add(values["units"])
+        genome = genome_of(values)
+        assert len(genome) == (3 if values["units"] == 1 else 6)
+        assert len(values) == 1 + len(genome)  # inactive genes are absent
+        trial_hp = hp.copy()
+        trial_hp.values = values
+        assert hypermodel.af(trial_hp) == str(af.from_genome(genome))
+    assert seen == {1, 2}
+    with pytest.raises(ValueError, match="units=3"):
+        GAAFHyperModel(units=3)
+
+
+def test_build_gives_every_binary_conv_its_own_gaaf():
+    hypermodel = GAAFHyperModel(model="conv1d")
+    hp = _space(hypermodel)
+    hp.values.update(unary_a=6, unary_b=0, binary=0)  # sin(x) + x
+    model = hypermodel.build(hp)
+    quantizers = _binarizers(model)
+    assert len(quantizers) == 3 and len({id(q) for q in quantizers}) == 3
+    assert all(isinstance(q, GAAF) and q.af == "sin(x) + x" for q in quantizers)
+    assert model.optimizer is not None
+
+
+def test_stop_below_stops_hopeless_candidates_only():
+    class Model:
+        stop_training = False
+
+    for values, stopped in (([0.05, 0.3], 0), ([0.5, 0.05], None)):
+        callback, model = StopBelow("val_accuracy", 0.11), Model()
+        callback.set_model(model)
+        callback.on_train_begin()
+        for epoch, value in enumerate(values):
+            if not model.stop_training:
+                callback.on_epoch_end(epoch, {"val_accuracy": value})
+        assert callback.stopped_epoch == stopped
+        assert model.stop_training == (stopped is not None)
+
+
+def test_a_diverging_candidate_fails_its_trial():
+    hypermodel = GAAFHyperModel(model="conv1d", epochs=2, kill_below=None)
+    hp = _space(hypermodel)
+    diverged = keras.Sequential(  # a model whose loss is NaN from the first step
+        [keras.layers.Dense(10, kernel_initializer=keras.initializers.Constant(np.inf))]
+    )
+    diverged.compile("adam", keras.losses.SparseCategoricalCrossentropy(True))
+    x, y = np.ones((8, 4), np.float32), np.zeros(8, np.int64)
+    with pytest.raises(kt.errors.FailedTrialError, match="diverged"):
+        hypermodel.fit(hp, diverged, x, y, validation_data=(x, y))
+
+
+# --- tree space ----------------------------------------------------------------------
+
+
+def _drive(oracle, trials, score):
+    """Runs `trials` trials of `oracle` with a stub objective; returns the values."""
+    proposed = []
+    for index in range(trials):
+        trial = oracle.create_trial(f"tuner{index % 2}")
+        if trial.status != "RUNNING":
+            break
+        values = dict(trial.hyperparameters.values)
+        proposed.append(values)
+        oracle.update_trial(trial.trial_id, {"score": score(values)})
+        trial.status = "COMPLETED"
+        oracle.end_trial(trial)
+    return proposed
+
+
+def _tree_oracle(tmp_path, name, **options):
+    oracle = TreeOracle(
+        objective=kt.Objective("score", "max"),
+        max_trials=16,
+        population_size=4,
+        seed=3,
+        hyperparameters=_space(TreeHyperModel()),
+        **options,
+    )
+    oracle._set_project_dir(str(tmp_path), name)
+    return oracle
+
+
+def _shortness(values):
+    return -len(values[AF_VALUE])
+
+
+def test_tree_oracle_evolves_distinct_canonical_formulas(tmp_path):
+    oracle = _tree_oracle(tmp_path, "tree")
+    proposed = _drive(oracle, 16, _shortness)
+    formulas = [values[AF_VALUE] for values in proposed]
+    assert len(formulas) == 16 == len(set(formulas))
+    for formula in formulas:
+        assert af_tree.canonical(formula) == formula
+        assert af_tree.is_valid(formula)
+    origins = [oracle.lineage[t]["origin"] for t in sorted(oracle.lineage)]
+    assert origins[:4] == ["random"] * 4 and set(origins[4:]) == {"child"}
+
+
+def test_tree_oracle_resumes_exactly(tmp_path):
+    whole = _drive(_tree_oracle(tmp_path, "whole"), 12, _shortness)
+    first = _tree_oracle(tmp_path, "split")
+    head = _drive(first, 6, _shortness)
+    state = json.loads(json.dumps(first.get_state()))
+    second = _tree_oracle(tmp_path, "split")
+    second.set_state(state)
+    second.trials = first.trials
+    assert head + _drive(second, 6, _shortness) == whole
+
+
+def test_tree_hypermodel_builds_the_trial_formula():
+    hypermodel = TreeHyperModel(model="conv1d")
+    hp = _space(hypermodel)
+    assert hypermodel.af(hp) == "x"
+    hp.values[AF_VALUE] = "x + sin(scale(x))"
+    model = hypermodel.build(hp)
+    assert [q.af for q in _binarizers(model)] == ["x + sin(scale(x))"] * 3
+
+
+# --- the search job ------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("space", ["gaaf", "tree"])
+def test_search_runs_ranks_and_plots(space, tmp_path):
+    config = SearchConfig(space=space, max_trials=4, population_size=2, **TINY)
+    out = tmp_path / "search"
+    result = run_search(config, out, verbose=0)
+    assert result.completed + result.failed == 4
+    scores = [entry["score"] for entry in result.leaderboard]
+    assert scores == sorted(scores, reverse=True) and all(0 <= s <= 1 for s in scores)
+    saved = json.loads((out / "results.json").read_text())
+    assert saved["objective"] == "val_accuracy" and len(saved["trials"]) == 4
+    assert all(entry["af"] for entry in saved["leaderboard"])
+    for name in ("leaderboard.md", "fitness.png", "best_1.png", "search_config.json"):
+        assert (out / name).stat().st_size > 0
+    with pytest.raises(FileExistsError, match="--resume"):
+        run_search(config, out, verbose=0)
+
+
+def test_resume_needs_a_search_and_configs_are_checked(tmp_path):
+    (tmp_path / "empty").mkdir()
+    for folder in (tmp_path / "empty", tmp_path / "missing"):
+        with pytest.raises(ValueError, match="holds no search"):
+            run_search(SearchConfig(**TINY), folder, resume=True)
+    with pytest.raises(ValueError, match="population_size=1"):
+        SearchConfig(population_size=1)
+    with pytest.raises(ValueError, match="population_size=8 with max_trials=4"):
+        SearchConfig(population_size=8, max_trials=4)
+    with pytest.raises(ValueError, match="Unknown search space 'grid'"):
+        SearchConfig(space="grid")
+
+
+def _completed(project: Path) -> dict[str, dict]:
+    trials = {}
+    for path in sorted(project.glob("trial_*/trial.json")):
+        trial = json.loads(path.read_text())
+        if trial["status"] == "COMPLETED":
+            trials[trial["trial_id"]] = trial
+    return trials
+
+
+def test_a_search_killed_with_sigkill_resumes_without_losing_or_retraining(tmp_path):
+    out = tmp_path / "search"
+    command = [str(Path(sys.executable).with_name("keras-bnn-af")), "search"]
+    command += ["--max-trials", "6", "--population", "3", "--epochs", "1"]
+    command += ["--max-samples", "256", "--out", str(out)]
+    env = {**os.environ, "TF_CPP_MIN_LOG_LEVEL": "2"}
+    process = subprocess.Popen(
+        command, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL
+    )
+    try:
+        deadline = time.monotonic() + 240
+        while len(_completed(out / "search")) < 2 and time.monotonic() < deadline:
+            assert process.poll() is None, "the search ended before it was killed"
+            time.sleep(0.2)
+        os.kill(process.pid, signal.SIGKILL)
+        process.wait(timeout=30)
+    finally:
+        if process.poll() is None:
+            process.kill()
+    before = _completed(out / "search")
+    assert 2 <= len(before) < 6
+    resumed = subprocess.run(
+        command + ["--resume"], env=env, capture_output=True, text=True, timeout=300
+    )
+    assert resumed.returncode == 0, resumed.stderr[-3000:]
+    after = _completed(out / "search")
+    assert len(after) == 6
+    for trial_id, trial in before.items():  # kept as they were, not run again
+        assert after[trial_id] == trial
+    ran_again = resumed.stdout.count("Search: Running Trial")
+    assert ran_again == 6 - len(before)
+    genomes = [
+        json.dumps(t["hyperparameters"]["values"], sort_keys=True)
+        for t in after.values()
+    ]
+    assert len(set(genomes)) == 6
+    scores = [t["score"] for t in after.values()]
+    assert all(math.isfinite(s) for s in scores)
+    keras.backend.clear_session()
+
+
+def test_cli_search_errors_exit_2_with_a_message(tmp_path, capsys):
+    from keras_bnn_af import cli
+
+    with pytest.raises(SystemExit) as raised:
+        cli.main(["search", "--out", str(tmp_path), "--resume"])
+    assert raised.value.code == 2
+    assert "holds no search" in capsys.readouterr().err
+    with pytest.raises(SystemExit) as raised:
+        cli.main(["search", "--out", str(tmp_path / "new"), "--population", "1"])
+    assert raised.value.code == 2
+    assert "population_size=1" in capsys.readouterr().err
