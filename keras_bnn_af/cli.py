@@ -135,6 +135,10 @@ def build_parser() -> argparse.ArgumentParser:
     search.add_argument(
         "--epochs", type=positive_int, default=None, help="epochs per candidate"
     )
+    search.add_argument("--batch-size", type=positive_int, default=64)
+    search.add_argument(
+        "--learning-rate", type=positive_float, default=5e-3, help="Adam (GAAF: 5e-3)"
+    )
     search.add_argument("--units", type=int, choices=[1, 2], default=1)
     search.add_argument("--seed", type=int, default=0)
     search.add_argument(
@@ -327,6 +331,8 @@ def _search(args: argparse.Namespace) -> int:
         population_size=args.population,
         seed=args.seed,
         epochs=args.epochs,
+        batch_size=args.batch_size,
+        learning_rate=args.learning_rate,
         max_samples=args.max_samples,
         units=args.units,
     )
