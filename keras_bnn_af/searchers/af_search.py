@@ -39,7 +39,7 @@ from keras_bnn_af import models
 from keras_bnn_af._keras import keras
 from keras_bnn_af.quantizers import GAAF, af
 from keras_bnn_af.searchers import af_tree, operators
-from keras_bnn_af.searchers.genetic import GeneticOracle, GeneticSearch
+from keras_bnn_af.searchers.genetic import MAX_ATTEMPTS, GeneticOracle, GeneticSearch
 from keras_bnn_af.training import make_optimizer
 
 __all__ = [
@@ -257,7 +257,7 @@ class TreeOracle(GeneticOracle):
         self.tree_space = tree_space or af_tree.TreeSpace()
 
     def _random_genome(self) -> dict[str, Any] | None:
-        for _ in range(100):
+        for _ in range(MAX_ATTEMPTS):
             values = self._others(
                 operators.random_values(self.hyperparameters, self._rng)
             )

@@ -30,7 +30,7 @@ from typing import Any
 import keras_tuner
 
 from keras_bnn_af import data, models, plots
-from keras_bnn_af.quantizers import GAAF
+from keras_bnn_af.quantizers import GAAF, af
 from keras_bnn_af.searchers.af_search import (
     AF_VALUE,
     GAAFHyperModel,
@@ -261,7 +261,7 @@ def _trial_record(trial) -> dict[str, Any]:
     score = (
         trial.score if trial.score is not None and math.isfinite(trial.score) else None
     )
-    record = {
+    return {
         "trial_id": trial.trial_id,
         "status": str(trial.status),
         "score": score,
@@ -269,12 +269,9 @@ def _trial_record(trial) -> dict[str, Any]:
         "values": values,
         "message": trial.message,
     }
-    return record
 
 
 def _gaaf_formula(values: dict) -> str | None:
-    from keras_bnn_af.quantizers import af
-
     try:
         return str(af.from_genome(genome_of(values)))
     except ValueError:
