@@ -532,11 +532,14 @@ def export_lce(
     inputs, labels, source = verification_samples(
         model, verify_with, num_samples=num_samples
     )
-    exported, folds, fold_warnings = _folded(model, inputs) if fold else (model, [], [])
+    keras_outputs = np.asarray(model.predict(inputs, verbose=0))
+    exported, folds, fold_warnings = (
+        _folded(model, inputs, keras_outputs) if fold else (model, [], [])
+    )
     flatbuffer = lce.convert_keras_model(exported)
     counts = count_ops(flatbuffer)
     float_convs = find_float_convs(model, counts)
-    comparison = _compare(model, flatbuffer, inputs, labels, tolerance)
+    comparison = _compare(model, keras_outputs, flatbuffer, inputs, labels, tolerance)
     twin_size, twin_warnings = _twin_size(model) if float_twin else (None, [])
     report = ExportReport(
         path=out,
@@ -572,12 +575,14 @@ def _latencies(flatbuffer: bytes, model: keras.Model) -> dict[str, float]:
     }
 
 
-def _folded(model, inputs) -> tuple[keras.Model, list[ThresholdFold], list[str]]:
+def _folded(
+    model, inputs, keras_outputs
+) -> tuple[keras.Model, list[ThresholdFold], list[str]]:
     """The threshold-folded model if it keeps every sample's top-1, else `model`."""
     folded, folds = fold_thresholds(model)
     if folded is model:
         return model, folds, []
-    expected = np.asarray(model.predict(inputs, verbose=0)).argmax(-1)
+    expected = keras_outputs.argmax(-1)
     changed = int(
         np.sum(np.asarray(folded.predict(inputs, verbose=0)).argmax(-1) != expected)
     )
@@ -826,9 +831,10 @@ def _check_sample_shape(model, inputs: np.ndarray, *, from_dataset: bool) -> Non
 # --- comparison ----------------------------------------------------------------------
 
 
-def _compare(model, flatbuffer: bytes, inputs, labels, tolerance) -> dict[str, Any]:
+def _compare(
+    model, keras_outputs, flatbuffer: bytes, inputs, labels, tolerance
+) -> dict[str, Any]:
     lce_outputs, interpreter = _run_interpreter(flatbuffer, inputs)
-    keras_outputs = np.asarray(model.predict(inputs, verbose=0))
     lce_outputs = lce_outputs.reshape(keras_outputs.shape)
     keras_top1 = keras_outputs.argmax(-1)
     lce_top1 = lce_outputs.argmax(-1)
