@@ -72,7 +72,7 @@ import keras_tuner as kt
 import numpy as np
 from threadpoolctl import threadpool_limits
 
-from keras_bnn_af.quantizers.af import BINARY_GENES, UNARY_GENES
+from keras_bnn_af.af import BINARY_GENES, UNARY_GENES
 from keras_bnn_af.searchers import GeneticOracle
 
 ROOT = Path(__file__).resolve().parent

@@ -8,6 +8,7 @@ PUBLIC = {
     "RSign",
     "SelfBinarizing",
     "__version__",
+    "af",
     "binarizer_factory",
     "build_model",
     "callbacks",

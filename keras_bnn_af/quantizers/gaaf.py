@@ -17,8 +17,9 @@ import math
 import larq as lq
 import numpy as np
 
+from keras_bnn_af import af as af_language
 from keras_bnn_af._keras import keras, tf
-from keras_bnn_af.quantizers import af as af_language
+from keras_bnn_af.af.tf_ops import evaluate_tf
 from keras_bnn_af.quantizers.base import BinaryQuantizer, register
 
 __all__ = ["GAAF"]
@@ -124,7 +125,7 @@ class GAAF(BinaryQuantizer):
     def preactivation(self, inputs):
         """AF(inputs), the real value that `call` binarizes."""
         inputs = tf.convert_to_tensor(inputs)
-        return af_language.evaluate_tf(self.tree, inputs, self._parameters())
+        return evaluate_tf(self.tree, inputs, self._parameters())
 
     def call(self, inputs):
         outputs = lq.quantizers.ste_sign(self.preactivation(inputs), self.clip)

@@ -14,18 +14,29 @@ from keras_bnn_af.searchers import GeneticSearch
 tuner = GeneticSearch(build_model, objective="val_accuracy", max_trials=60,
                       population_size=12, seed=0)
 ```
+
+`operators` and `af_tree` are pure Python (no TensorFlow); the oracles, tuners
+and hypermodels load keras-tuner (and with it TensorFlow) on first use.
 """
 
-from keras_bnn_af.searchers import af_tree, operators
-from keras_bnn_af.searchers.af_search import (
-    GAAFHyperModel,
-    StopBelow,
-    TreeHyperModel,
-    TreeOracle,
-    TreeSearch,
-)
-from keras_bnn_af.searchers.genetic import GeneticOracle, GeneticSearch
-from keras_bnn_af.searchers.job import SearchConfig, run_search
+from keras_bnn_af._lazy import lazy_attributes
+
+_AF_SEARCH = "keras_bnn_af.searchers.af_search"
+_GENETIC = "keras_bnn_af.searchers.genetic"
+_JOB = "keras_bnn_af.searchers.job"
+#: Public name -> (module, attribute), imported on first access.
+_LAZY = {
+    "GAAFHyperModel": (_AF_SEARCH, "GAAFHyperModel"),
+    "StopBelow": (_AF_SEARCH, "StopBelow"),
+    "TreeHyperModel": (_AF_SEARCH, "TreeHyperModel"),
+    "TreeOracle": (_AF_SEARCH, "TreeOracle"),
+    "TreeSearch": (_AF_SEARCH, "TreeSearch"),
+    "GeneticOracle": (_GENETIC, "GeneticOracle"),
+    "GeneticSearch": (_GENETIC, "GeneticSearch"),
+    "SearchConfig": (_JOB, "SearchConfig"),
+    "run_search": (_JOB, "run_search"),
+}
+_SUBMODULES = ("af_search", "af_tree", "genetic", "job", "operators")
 
 __all__ = [
     "GAAFHyperModel",
@@ -40,3 +51,6 @@ __all__ = [
     "operators",
     "run_search",
 ]
+
+
+__getattr__, __dir__ = lazy_attributes(__name__, globals(), _LAZY, _SUBMODULES)

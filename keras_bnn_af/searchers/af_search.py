@@ -35,9 +35,9 @@ from typing import Any
 
 import keras_tuner
 
-from keras_bnn_af import models
+from keras_bnn_af import af, models
 from keras_bnn_af._keras import keras
-from keras_bnn_af.quantizers import GAAF, af
+from keras_bnn_af.quantizers import GAAF
 from keras_bnn_af.searchers import af_tree, operators
 from keras_bnn_af.searchers.genetic import MAX_ATTEMPTS, GeneticOracle, GeneticSearch
 from keras_bnn_af.training import make_optimizer

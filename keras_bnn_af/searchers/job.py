@@ -29,8 +29,8 @@ from typing import Any
 
 import keras_tuner
 
-from keras_bnn_af import data, models, plots
-from keras_bnn_af.quantizers import GAAF, af
+from keras_bnn_af import af, data, models, plots
+from keras_bnn_af.quantizers import GAAF
 from keras_bnn_af.searchers.af_search import (
     AF_VALUE,
     GAAFHyperModel,

@@ -17,6 +17,10 @@ Selection works on a population of `(individual, fitness)` pairs, fitness higher
 is better (minimise a score by selecting on its negation). Genomes are plain
 value dicts `{hyperparameter name: value}` of a `keras_tuner.HyperParameters`
 space; values are always plain Python `bool`, `int`, `float` or `str`.
+
+Importing this module does not import keras-tuner or TensorFlow: the
+hyperparameter classes are looked up when a space is first handled (by then
+keras-tuner is loaded, since the space is made of its objects).
 """
 
 from __future__ import annotations
@@ -25,17 +29,10 @@ import bisect
 import math
 import random
 from collections.abc import Callable, Iterable, Mapping, Sequence
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from keras_tuner.engine.hyperparameters import (
-    Boolean,
-    Choice,
-    Fixed,
-    Float,
-    HyperParameter,
-    HyperParameters,
-    Int,
-)
+if TYPE_CHECKING:  # keras-tuner imports TensorFlow; these operators do not need it
+    from keras_tuner.engine.hyperparameters import HyperParameter, HyperParameters
 
 __all__ = [
     "CROSSOVERS",
@@ -378,16 +375,27 @@ def is_valid_value(hp: HyperParameter, value: Any) -> bool:
 _INVALID = object()
 
 
+def _kind(hp: HyperParameter) -> str:
+    """`"Fixed"`, `"Choice"`, `"Boolean"`, `"Int"`, `"Float"` or `"other"`."""
+    from keras_tuner.engine import hyperparameters as kt_hp
+
+    for name in ("Fixed", "Boolean", "Choice", "Int", "Float"):
+        if isinstance(hp, getattr(kt_hp, name)):
+            return name
+    return "other"
+
+
 def _canonical(hp: HyperParameter, value: Any):
     """`value` in the form `hp` samples it (`2.0` -> the choice `2`, a Float
     snapped to its grid point), or `_INVALID`."""
     value = _plain(value)
-    if isinstance(hp, Fixed | Choice | Boolean):
+    kind = _kind(hp)
+    if kind in ("Fixed", "Choice", "Boolean"):
         for option in hp.values:
             if _same_kind(value, option) and value == option:
                 return option
         return _INVALID
-    if isinstance(hp, Int | Float):
+    if kind in ("Int", "Float"):
         return _canonical_number(hp, value)
     return value
 
@@ -395,7 +403,7 @@ def _canonical(hp: HyperParameter, value: Any):
 def _canonical_number(hp, value):
     if isinstance(value, bool) or not isinstance(value, int | float):
         return _INVALID
-    if isinstance(hp, Int) and not isinstance(value, int):
+    if _kind(hp) == "Int" and not isinstance(value, int):
         return _INVALID
     if not math.isfinite(value):
         return _INVALID
@@ -403,7 +411,7 @@ def _canonical_number(hp, value):
     if not hp.min_value - slack <= value <= hp.max_value + slack:
         return _INVALID
     if hp.step is None:
-        return value if isinstance(hp, Int) else float(value)
+        return value if _kind(hp) == "Int" else float(value)
     grid_value = _plain(_grid_value(hp, _grid_index(hp, value)))
     return grid_value if _close(grid_value, value) else _INVALID
 
@@ -429,13 +437,12 @@ def _sample(hp: HyperParameter, rng: random.Random):
 
 
 def _is_mutable(hp: HyperParameter) -> bool:
-    if isinstance(hp, Fixed):
-        return False
-    if isinstance(hp, Boolean):
+    kind = _kind(hp)
+    if kind == "Boolean":
         return True
-    if isinstance(hp, Choice):
+    if kind == "Choice":
         return len(set(hp.values)) > 1
-    if isinstance(hp, Int | Float):
+    if kind in ("Int", "Float"):
         if hp.step is not None:
             return _grid_size(hp) > 1
         return hp.max_value > hp.min_value
@@ -444,9 +451,10 @@ def _is_mutable(hp: HyperParameter) -> bool:
 
 def _other_value(hp: HyperParameter, value, rng: random.Random):
     """A valid value of a mutable `hp` different from the valid `value`."""
-    if isinstance(hp, Boolean):
+    kind = _kind(hp)
+    if kind == "Boolean":
         return not value
-    if isinstance(hp, Choice):
+    if kind == "Choice":
         others = [v for v in dict.fromkeys(hp.values) if v != value]
         return _plain(rng.choice(others))
     if hp.step is not None:
@@ -470,7 +478,7 @@ def _perturbed_number(hp, value, rng: random.Random):
         candidate = _plain(hp.prob_to_value(_reflect(u + step)))
         if candidate != value and is_valid_value(hp, candidate):
             return candidate
-    if isinstance(hp, Int):  # a few integers: steps rarely leave the bucket
+    if _kind(hp) == "Int":  # a few integers: steps rarely leave the bucket
         size = hp.max_value - hp.min_value + 1
         return hp.min_value + _other_index(value - hp.min_value, size, rng)
     return value  # a range narrower than the float resolution: leave it

@@ -5,7 +5,7 @@ import random
 import numpy as np
 import pytest
 
-from keras_bnn_af.quantizers import af
+from keras_bnn_af import af
 from keras_bnn_af.searchers import af_tree
 from keras_bnn_af.searchers.af_tree import MutationError, TreeSpace
 
