@@ -16,12 +16,10 @@ import json
 import tempfile
 from pathlib import Path
 
-import numpy as np
-
 from keras_bnn_af import converters, models
 from keras_bnn_af._keras import keras
 from keras_bnn_af.benchmarks import compare_latency
-from keras_bnn_af.testing import randomize_batch_norm
+from keras_bnn_af.testing import randomize_batch_norm, set_quantizer_weights
 
 ROOT = Path(__file__).resolve().parent
 #: label -> (binarizer spec, fold, quantizer weight range)
@@ -45,11 +43,8 @@ def build(spec: str, weights: tuple[float, float] | None, seed: int = 0):
     keras.utils.set_random_seed(seed)
     model = models.build("vgg_small", binarizer=spec)
     randomize_batch_norm(model, seed=seed)
-    rng = np.random.default_rng(seed)
-    for layer in model.layers:
-        quantizer = getattr(layer, "input_quantizer", None)
-        for weight in getattr(quantizer, "weights", []) if weights else []:
-            weight.assign(rng.uniform(*weights, weight.shape))
+    if weights:
+        set_quantizer_weights(model, *weights, seed=seed)
     return model
 
 
@@ -64,7 +59,7 @@ def main(argv=None) -> int:
         for label, (spec, fold, weights) in VARIANTS.items():
             path = Path(folder) / f"{len(rows)}.tflite"
             report = converters.export_lce(
-                build(spec, weights), path, fold=fold, float_twin=False
+                build(spec, weights), path, fold=fold, float32_twin_size=False
             )
             files[label] = path
             rows.append(

@@ -41,9 +41,11 @@ _SUBMODULES = (
     "callbacks",
     "converters",
     "data",
+    "macs",
     "models",
     "plots",
     "quantizers",
+    "runs",
     "searchers",
     "training",
 )
@@ -60,9 +62,11 @@ __all__ = [
     "callbacks",
     "data",
     "load_dataset",
+    "macs",
     "models",
     "plot_binarizer",
     "quantizers",
+    "runs",
     "training",
 ]
 

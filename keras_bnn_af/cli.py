@@ -346,11 +346,11 @@ def _search(args: argparse.Namespace) -> int:
 
 
 def _export(args: argparse.Namespace) -> int:
-    from keras_bnn_af import converters
+    from keras_bnn_af import benchmarks, converters, runs
 
     _refuse_existing(args.report, "--report", overwrite=args.overwrite)
-    model = converters.load_trained_model(args.model)
-    dataset = args.verify_dataset or converters.run_dataset(args.model)
+    model = runs.load_trained_model(args.model)
+    dataset = args.verify_dataset or runs.run_dataset(args.model)
     options = (
         {} if args.verify_samples is None else {"num_samples": args.verify_samples}
     )
@@ -358,11 +358,11 @@ def _export(args: argparse.Namespace) -> int:
         model,
         args.out,
         verify_with=dataset,
-        strict=args.strict,
-        allow_mismatch=args.allow_mismatch,
+        on_float_conv="raise" if args.strict else "warn",
+        on_mismatch="warn" if args.allow_mismatch else "raise",
         overwrite=args.overwrite,
         fold=not args.no_fold,
-        latency=args.latency,
+        latency=benchmarks.median_latencies if args.latency else None,
         **options,
     )
     if args.report:

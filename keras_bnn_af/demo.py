@@ -16,7 +16,7 @@ from typing import Any
 
 import numpy as np
 
-from keras_bnn_af import benchmarks, converters, data, plots, training
+from keras_bnn_af import benchmarks, converters, data, plots, runs, training
 
 REPORT_FILE = "report.md"
 CONFUSION_FILE = "confusion_matrix.png"
@@ -68,7 +68,7 @@ def train_step(run: DemoRun) -> Section:
         ("validation accuracy", f"{metrics['val_accuracy']:.2%}"),
         ("test accuracy", f"{metrics['test_accuracy']:.2%}"),
     ]
-    body = _table(("", ""), rows) + f"\n\n![training curve]({training.CURVE_FILE})\n"
+    body = _table(("", ""), rows) + f"\n\n![training curve]({runs.CURVE_FILE})\n"
     return Section("Training", body)
 
 
@@ -159,7 +159,7 @@ def run_demo(
         dataset="mnist", epochs=epochs, max_samples=max_samples, seed=seed
     )
     out = Path(out_dir) if out_dir is not None else default_out_dir()
-    training.check_output_dir(out, overwrite=overwrite)
+    runs.check_output_dir(out, overwrite=overwrite)
     run = DemoRun(out_dir=out, config=config, overwrite=overwrite)
     start = time.perf_counter()
     sections = [step(run) for step in (STEPS if steps is None else steps)]

@@ -25,6 +25,13 @@ from keras_bnn_af.quantizers import BinarizerSpec, binarizer_factory
 
 DEFAULT_MODEL = "binarynet"
 DEFAULT_BINARIZER = "ste_sign"
+#: The arguments of Larq layers that hold a quantizer.
+QUANTIZER_KEYS = (
+    "input_quantizer",
+    "kernel_quantizer",
+    "depthwise_quantizer",
+    "pointwise_quantizer",
+)
 
 
 def build(
@@ -93,6 +100,23 @@ def all_layers(model: keras.Model):
             yield from all_layers(layer)
         else:
             yield layer
+
+
+def has_binary_input(layer) -> bool:
+    """Whether `layer` binarizes its input (a 1-bit input quantizer)."""
+    quantizer = getattr(layer, "input_quantizer", None)
+    return quantizer is not None and getattr(quantizer, "precision", 1) == 1
+
+
+def quantizer_weights(layer, keys=QUANTIZER_KEYS) -> list:
+    """The weights of `layer`'s quantizers under `keys` (an RSign threshold, a GAAF
+    scale): Keras counts them among the layer's weights."""
+    weights = []
+    for key in keys:
+        quantizer = getattr(layer, key, None)
+        if isinstance(quantizer, keras.layers.Layer):
+            weights += quantizer.weights
+    return weights
 
 
 # --- building blocks ---------------------------------------------------------------

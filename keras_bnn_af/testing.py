@@ -80,6 +80,16 @@ def randomize_batch_norm(model: keras.Model, *, seed=0) -> None:
             layer.set_weights([w.astype(np.float32) for w in weights])
 
 
+def set_quantizer_weights(model: keras.Model, low, high, *, seed=0) -> None:
+    """Draws every input-quantizer weight (an RSign threshold, a GAAF scale) of
+    `model`'s top-level layers from U(low, high), seeded."""
+    rng = np.random.default_rng(seed)
+    for layer in model.layers:
+        quantizer = getattr(layer, "input_quantizer", None)
+        for weight in getattr(quantizer, "weights", []):
+            weight.assign(rng.uniform(low, high, weight.shape))
+
+
 def sample_inputs(model: keras.Model, count=8, *, seed=1) -> np.ndarray:
     """Seeded standard-normal inputs shaped for `model`."""
     shape = (count, *model.input_shape[1:])

@@ -5,35 +5,32 @@ result = train(TrainConfig(dataset="mnist", epochs=2), out_dir="runs/mnist")
 result.metrics["test_accuracy"]
 ```
 
-A run folder holds `model.h5` (reload with `keras.models.load_model` after
-`import keras_bnn_af`), `metrics.json` and `training_curve.png`.
+A run folder holds `model.h5`, `metrics.json` and `training_curve.png`;
+writing and reading it is `keras_bnn_af.runs` (`MODEL_FILE`, `METRICS_FILE`,
+`CURVE_FILE`, `OutputExistsError`, `check_output_dir` and `write_run` are also
+importable from here).
 """
 
 import dataclasses
-import json
 import sys
 import time
-import warnings
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 import larq as lq
-import numpy as np
 
-from keras_bnn_af import callbacks, data, models, plots
+from keras_bnn_af import callbacks, data, macs, models
 from keras_bnn_af._keras import keras
 from keras_bnn_af.quantizers import binarizer_factory
+from keras_bnn_af.runs import CURVE_FILE as CURVE_FILE
+from keras_bnn_af.runs import METRICS_FILE as METRICS_FILE
+from keras_bnn_af.runs import MODEL_FILE as MODEL_FILE
+from keras_bnn_af.runs import OutputExistsError as OutputExistsError
+from keras_bnn_af.runs import check_output_dir, write_run
 
-MODEL_FILE = "model.h5"
-METRICS_FILE = "metrics.json"
-CURVE_FILE = "training_curve.png"
 OPTIMIZERS = ("adam", "bop")
 SHARPNESS_END = 100.0
-
-
-class OutputExistsError(FileExistsError):
-    """The output folder already exists and overwriting was not allowed."""
 
 
 @dataclass(frozen=True)
@@ -206,52 +203,19 @@ def make_optimizer(name: str, learning_rate: float, decay_steps: int):
 
 
 def model_statistics(model: keras.Model) -> dict[str, int | float]:
-    """Parameter and MAC counts as Larq's model summary reports them."""
+    """Parameter, MAC and memory counts as Larq's model summary reports them.
+
+    MACs are those of `keras_bnn_af.macs` (without the MACs Larq attributes to
+    quantizer-owned weights), so `binary_mac_ratio` is the export report's
+    `binary_mac_share`, rounded to 4 digits.
+    """
     profile = lq.models.ModelProfile(model)
-    binary_macs = profile.op_count("mac", 1)
-    total_macs = profile.op_count("mac")
+    counted = macs.layer_macs(model)
     return {
         "params": int(model.count_params()),
         "binary_params": int(profile.weight_count(1)),
-        "binary_macs": int(binary_macs),
-        "float_macs": int(profile.op_count("mac", 32)),
-        "binary_mac_ratio": round(binary_macs / total_macs, 4) if total_macs else 0.0,
+        "binary_macs": macs.count(counted, 1),
+        "float_macs": macs.count(counted, 32),
+        "binary_mac_ratio": round(macs.binary_share(counted), 4),
         "memory_kib": round(profile.memory / 8 / 1024, 2),
     }
-
-
-def check_output_dir(out_dir: str | Path, *, overwrite: bool) -> Path:
-    """Refuses an existing `out_dir` unless `overwrite` is True; creates nothing."""
-    out = Path(out_dir)
-    if out.exists() and not out.is_dir():
-        raise OutputExistsError(
-            f"Output path {str(out)!r} exists and is a file, expected a folder. "
-            "Pass another --out path."
-        )
-    if out.exists() and not overwrite:
-        contents = sorted(p.name for p in out.iterdir())[:5] or "nothing"
-        raise OutputExistsError(
-            f"Output folder {str(out)!r} already exists (holding {contents}), "
-            "and a run would overwrite it. Pass another --out folder, or "
-            "--overwrite (overwrite=True) to replace the run files in it."
-        )
-    return out
-
-
-def write_run(out: Path, model: keras.Model, metrics: dict[str, Any]) -> None:
-    """Writes the model, `metrics.json` and the training curve into `out`."""
-    out.mkdir(parents=True, exist_ok=True)
-    # Architecture and weights only: evaluation and export need no optimizer
-    # state, and metrics.json's config says how to train again. Keras calls .h5
-    # legacy, but it is the format every Larq and LCE tool reloads.
-    with warnings.catch_warnings():
-        warnings.filterwarnings("ignore", message=".*HDF5 file.*legacy")
-        model.save(out / MODEL_FILE, include_optimizer=False)
-    (out / METRICS_FILE).write_text(json.dumps(metrics, indent=2, default=_plain))
-    plots.plot_history(metrics["history"], out / CURVE_FILE)
-
-
-def _plain(value: Any) -> Any:
-    if isinstance(value, np.generic):
-        return value.item()
-    raise TypeError(f"{type(value).__name__} is not JSON serializable")

@@ -1,5 +1,6 @@
 import os
 import socket
+import warnings
 
 import pytest
 
@@ -37,3 +38,16 @@ def no_network(monkeypatch):
         return real_connect(sock, address)
 
     monkeypatch.setattr(socket.socket, "connect", guarded)
+
+
+@pytest.fixture(scope="session")
+def run_folder(tmp_path_factory):
+    """A `keras-bnn-af train` run folder: binarynet, 1 epoch on 64 MNIST digits."""
+    from keras_bnn_af import training
+
+    out = tmp_path_factory.mktemp("runs") / "mnist"
+    config = training.TrainConfig(epochs=1, max_samples=64)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        training.train(config, out, verbose=0)
+    return out

@@ -1,7 +1,12 @@
 import larq_compute_engine as lce
 import pytest
 
-from keras_bnn_af.benchmarks import KERNELS, benchmark_tflite, compare_latency
+from keras_bnn_af.benchmarks import (
+    KERNELS,
+    benchmark_tflite,
+    compare_latency,
+    median_latencies,
+)
 from keras_bnn_af.testing import binary_block_net
 
 
@@ -63,3 +68,17 @@ def test_compare_latency_times_every_model_in_interleaved_rounds(flatbuffer, tmp
         compare_latency({"a": flatbuffer}, rounds=0)
     with pytest.raises(ValueError, match="not a TFLite flatbuffer"):
         compare_latency({"a": b"nope"})
+
+
+def test_median_latencies_are_the_medians_of_compare_latency(flatbuffer, monkeypatch):
+    from keras_bnn_af.benchmarks import host
+
+    def fake(models, **options):
+        assert options == {"rounds": 2}
+        return {name: host.HostBenchmark(name, "x", 1, 2, 1.5, 2, 1) for name in models}
+
+    monkeypatch.setattr(host, "compare_latency", fake)
+    assert median_latencies({"a": flatbuffer, "b": b""}, rounds=2) == {
+        "a": 1.5,
+        "b": 1.5,
+    }

@@ -14,9 +14,11 @@ PUBLIC = {
     "callbacks",
     "data",
     "load_dataset",
+    "macs",
     "models",
     "plot_binarizer",
     "quantizers",
+    "runs",
     "training",
 }
 

@@ -5,6 +5,13 @@ from keras_bnn_af.benchmarks.host import (
     HostBenchmark,
     benchmark_tflite,
     compare_latency,
+    median_latencies,
 )
 
-__all__ = ["KERNELS", "HostBenchmark", "benchmark_tflite", "compare_latency"]
+__all__ = [
+    "KERNELS",
+    "HostBenchmark",
+    "benchmark_tflite",
+    "compare_latency",
+    "median_latencies",
+]

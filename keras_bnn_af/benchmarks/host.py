@@ -167,6 +167,26 @@ def compare_latency(
     }
 
 
+def median_latencies(
+    models: Mapping[str, str | Path | bytes], **options
+) -> dict[str, float]:
+    """Median milliseconds per model, timed side by side (`compare_latency`).
+
+    The `latency` callable of `keras_bnn_af.converters.export_lce`:
+
+    ```python
+    export_lce(model, "m.tflite", latency=median_latencies)
+    ```
+
+    # Arguments
+        models: name -> `.tflite` path or bytes.
+        **options: `compare_latency`'s `threads`, `rounds`, `runs`, `warmup`,
+            `seed`.
+    """
+    timed = compare_latency(models, **options)
+    return {name: result.median_ms for name, result in timed.items()}
+
+
 def _time(flatbuffer, kernel, threads, runs, warmup, seed) -> list[float]:
     import larq_compute_engine as lce
 

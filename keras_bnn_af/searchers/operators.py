@@ -36,7 +36,9 @@ if TYPE_CHECKING:  # keras-tuner imports TensorFlow; these operators do not need
 
 __all__ = [
     "CROSSOVERS",
+    "OperatorError",
     "SELECTIONS",
+    "check_gene_range",
     "elitism",
     "ensure_active_values",
     "is_valid_value",
@@ -57,6 +59,18 @@ MUTATION_SIGMA = 0.2
 # Relative tolerance when matching a float against a stepped grid point.
 _GRID_TOLERANCE = 1e-9
 _MAX_RESAMPLES = 100
+
+
+class OperatorError(ValueError):
+    """An operator found no valid result (e.g. no valid child of two parents).
+
+    Search code treats it as a failed proposal and draws again; `reason` is the
+    message without the advice on how to fix it.
+    """
+
+    def __init__(self, message: str, reason: str | None = None):
+        super().__init__(message)
+        self.reason = reason or message
 
 
 # --- selection ---------------------------------------------------------------
@@ -290,7 +304,7 @@ def mutate(
     # Raises
         ValueError: for a malformed `genes`.
     """
-    low, high = _checked_gene_range(genes)
+    low, high = check_gene_range(genes)
     current = ensure_active_values(values, hyperparameters, rng)
     mutable = {
         hp.name: hp for hp in _active_space(current, hyperparameters) if _is_mutable(hp)
@@ -571,9 +585,10 @@ def _check_count(count: int, scheme: str, argument: str = "k", upper=None) -> No
         )
 
 
-def _checked_gene_range(
+def check_gene_range(
     genes: Iterable[int], caller: str = "mutate", argument: str = "genes"
 ) -> tuple[int, int]:
+    """`genes` as `(low, high)` with `1 <= low <= high`, else a ValueError."""
     bounds = tuple(genes) if isinstance(genes, list | tuple) else None
     if (
         bounds is None

@@ -17,6 +17,7 @@ import numpy as np
 
 from keras_bnn_af import af
 from keras_bnn_af.af.tree import Binary, Node, Unary, Var, children, with_children
+from keras_bnn_af.searchers.operators import OperatorError
 
 __all__ = [
     "DEFAULT_BINARY",
@@ -50,15 +51,11 @@ _FLAT = 1e-9
 _SIDE = 2  # grid points each sign needs: -abs(x) is >= 0 only at x = 0
 
 
-class MutationError(ValueError):
+class MutationError(OperatorError):
     """An operator found no valid tree, different from its input, within limits.
 
     `reason` is the message without the advice on how to fix it.
     """
-
-    def __init__(self, message: str, reason: str | None = None):
-        super().__init__(message)
-        self.reason = reason or message
 
 
 # --- the search space ----------------------------------------------------------------

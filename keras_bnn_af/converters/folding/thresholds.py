@@ -1,16 +1,14 @@
 r"""Threshold folding: monotone binarizers exported as a plain `sign`.
 
 A binarizer \\(q\\) whose forward pass is a per-channel threshold,
+\\(q(y)_c = \operatorname{sign}(y_c - t_c)\\), costs nothing at inference if
+\\(t\\) moves into the offset of the BatchNorm before it (notation of
+`keras_bnn_af.converters.folding`):
 
 \\[
-q(x)_c = \operatorname{sign}(x_c - t_c) \quad (\operatorname{sign}(0) = +1),
-\\]
-
-costs nothing at inference if \\(t\\) moves into the BatchNorm before it: with
-\\(\mathrm{BN}(y)_c = \gamma_c \hat y_c + \beta_c\\),
-
-\\[
-q(\mathrm{BN}(y))_c = \operatorname{sign}(\gamma_c \hat y_c + (\beta_c - t_c)),
+q(\mathrm{BN}(x))_c
+  = \operatorname{sign}\left(\gamma_c \frac{x_c - \mu_c}{\sigma_c}
+    + (\beta_c - t_c)\right),
 \\]
 
 so the model with \\(\beta' = \beta - t\\) and `ste_sign` in place of \\(q\\)
@@ -18,29 +16,31 @@ has the operator graph of an `ste_sign` network, which Larq Compute Engine fuses
 into the binary conv's output threshold (bit-packed output, no float
 elementwise op). Max and average pooling (and inference-time dropout) commute
 with subtracting a per-channel constant, so the BatchNorm may sit before them;
-a `Reshape` passes a threshold that is the same on every channel.
+a `Reshape` passes a threshold that is the same on every channel. The BatchNorm
+must pass `read_batch_norm(..., offset_required=True)`.
 
 Thresholds come from `quantizer.monotone_threshold()`: `RSign` gives its
 \\(\alpha\\), `GAAF` the \\(t\\) with \\(\mathrm{AF}(x) \geq 0 \iff x \geq t\\)
-when AF is non-decreasing on every channel (learned parameters included;
-`af.monotone_threshold`), and None for a non-monotone AF such as `sin`, which
-stays as it is. A threshold binarizer with no BatchNorm to fold into becomes an
-`RSign` with \\(\alpha = t\\) (one float `SUB`, which LCE folds into a binary
-conv's bias when the conv's output is its input).
+when AF is non-decreasing on every channel (learned parameters included), and
+None for a non-monotone AF such as `sin`, which stays as it is. A threshold
+binarizer with no BatchNorm to fold into becomes an `RSign` with
+\\(\alpha = t\\) (one float `SUB`, which LCE folds into a binary conv's bias
+when the conv's output is its input).
 
-`fold_thresholds` returns the folded copy and one `ThresholdFold` per binary
-layer; the export checks that the copy gives the original's top-1 on every
-verification sample before it uses it.
+`fold_thresholds` returns the folded copy (made by `clone_with_quantizers`) and
+one `ThresholdFold` per binary layer; the export checks that the copy gives the
+original's top-1 on every verification sample before it uses it.
 """
 
-from dataclasses import dataclass
+from dataclasses import asdict, dataclass
 
 import numpy as np
 
 from keras_bnn_af._keras import keras
-from keras_bnn_af.models import all_layers
+from keras_bnn_af.converters.folding.batch_norm import read_batch_norm
+from keras_bnn_af.converters.twins import clone_with_quantizers, is_plain_sign
 
-__all__ = ["ThresholdFold", "fold_thresholds", "sign_twin"]
+__all__ = ["ThresholdFold", "fold_thresholds"]
 
 #: Layers `y -> f(y)` with `f(y) - t = f(y - t)` for a per-channel constant t.
 _CHANNEL_COMMUTING = (
@@ -72,13 +72,7 @@ class ThresholdFold:
     reason: str = ""
 
     def to_json(self) -> dict:
-        return {
-            "layer": self.layer,
-            "quantizer": self.quantizer,
-            "folded": self.folded,
-            "into": self.into,
-            "reason": self.reason,
-        }
+        return asdict(self)
 
 
 @dataclass(frozen=True)
@@ -92,7 +86,8 @@ def fold_thresholds(model: keras.Model) -> tuple[keras.Model, list[ThresholdFold
     """A copy of `model` with every foldable threshold binarizer made a plain sign.
 
     # Arguments
-        model: a functional or Sequential Keras model.
+        model: a functional or Sequential Keras model (its top-level layers
+            are folded).
 
     # Returns
         `(folded, folds)`: the folded copy (`model` itself if nothing folds) and
@@ -101,7 +96,7 @@ def fold_thresholds(model: keras.Model) -> tuple[keras.Model, list[ThresholdFold
     plans, folds = [], []
     for layer in model.layers:
         quantizer = getattr(layer, "input_quantizer", None)
-        if quantizer is None or _is_plain_sign(quantizer):
+        if quantizer is None or is_plain_sign(quantizer):
             continue
         plan, fold = _plan(model, layer, quantizer)
         folds.append(fold)
@@ -110,11 +105,6 @@ def fold_thresholds(model: keras.Model) -> tuple[keras.Model, list[ThresholdFold
     if not plans:
         return model, folds
     return _apply(model, plans), folds
-
-
-def _is_plain_sign(quantizer) -> bool:
-    name = getattr(quantizer, "__name__", type(quantizer).__name__)
-    return name in ("ste_sign", "SteSign")
 
 
 def _plan(model, layer, quantizer) -> tuple[_Plan | None, ThresholdFold]:
@@ -183,11 +173,10 @@ def _batch_norm_before(model, layer, thresholds) -> tuple[object | None, str]:
 
 
 def _usable_batch_norm(batch_norm, thresholds, uniform) -> tuple[object | None, str]:
-    channels = int(batch_norm.beta.shape[0]) if batch_norm.center else None
-    if channels is None:
-        return None, f"BatchNorm {batch_norm.name!r} has no offset (center=False)"
-    if batch_norm.axis not in ([-1], [len(batch_norm.input_shape) - 1]):
-        return None, f"BatchNorm {batch_norm.name!r} does not normalize the last axis"
+    try:
+        channels = read_batch_norm(batch_norm, offset_required=True).channels
+    except ValueError as error:
+        return None, str(error)
     if not uniform and thresholds.size != channels:
         return None, (
             f"{thresholds.size} thresholds do not match the {channels} channels of "
@@ -215,68 +204,20 @@ def _model_nodes(model) -> set:
     return {node for nodes in model._nodes_by_depth.values() for node in nodes}
 
 
-def sign_twin(model: keras.Model) -> keras.Model:
-    """The same model and weights with every binarizer replaced by `ste_sign`.
-
-    The latency baseline of an AF: LCE fuses the twin's binarizers into the
-    binary convs' output thresholds, so `latency(model) / latency(twin)` is what
-    the AF costs at inference.
-    """
-    replaced = {
-        layer.name: ("ste_sign", None)
-        for layer in model.layers
-        if getattr(layer, "input_quantizer", None) is not None
-        and not _is_plain_sign(layer.input_quantizer)
-    }
-    return _replace_input_quantizers(model, replaced) if replaced else model
-
-
 def _apply(model: keras.Model, plans: list[_Plan]) -> keras.Model:
-    folded = _replace_input_quantizers(
-        model,
-        {
-            plan.layer.name: ("ste_sign", None)
-            if plan.batch_norm is not None
-            else ("rsign", plan.thresholds)
-            for plan in plans
-        },
-    )
+    """Plain signs where a BatchNorm takes the threshold (beta - t), else RSign(t)."""
+    signs = {
+        plan.layer.name: {
+            "input_quantizer": "ste_sign" if plan.batch_norm is not None else "rsign"
+        }
+        for plan in plans
+    }
+    weights = {
+        plan.layer.name: plan.thresholds for plan in plans if plan.batch_norm is None
+    }
+    folded = clone_with_quantizers(model, signs.get, weights=weights)
     for plan in plans:
         if plan.batch_norm is not None:
             beta = folded.get_layer(plan.batch_norm.name).beta
             beta.assign(beta.numpy() - plan.thresholds)
     return folded
-
-
-def _replace_input_quantizers(model: keras.Model, replaced: dict) -> keras.Model:
-    """A copy of `model` where layer `name` gets the input quantizer `spec` of
-    `replaced[name] = (spec, weight)`; the new quantizer's weight (if any) is set
-    to `weight`, the old quantizer's weights are dropped, all others copied."""
-    config = model.get_config()
-    for layer_config in config["layers"]:
-        name = layer_config["config"]["name"]
-        if name in replaced:
-            layer_config["config"]["input_quantizer"] = replaced[name][0]
-    copy = type(model).from_config(config)
-    for old, new in zip(all_layers(model), all_layers(copy), strict=True):
-        if old.name in replaced:
-            new.set_weights(_copied_weights(old, new, replaced[old.name][1]))
-        else:
-            new.set_weights(old.get_weights())
-    return copy
-
-
-def _copied_weights(original, copy, quantizer_weight) -> list[np.ndarray]:
-    dropped = {id(w) for w in original.input_quantizer.weights}
-    values = iter(
-        value
-        for weight, value in zip(original.weights, original.get_weights(), strict=True)
-        if id(weight) not in dropped
-    )
-    added = {id(w) for w in getattr(copy.input_quantizer, "weights", [])}
-    return [
-        np.broadcast_to(quantizer_weight, weight.shape).astype(np.float32)
-        if id(weight) in added
-        else next(values)
-        for weight in copy.weights
-    ]

@@ -5,11 +5,16 @@ import pytest
 
 from keras_bnn_af import models
 from keras_bnn_af._keras import keras
-from keras_bnn_af.converters import export, export_lce, fold_thresholds, sign_twin
+from keras_bnn_af.converters import export, export_lce, fold_thresholds
+from keras_bnn_af.converters.folding import read_batch_norm
 from keras_bnn_af.quantizers import af
-from keras_bnn_af.testing import binary_block_net, randomize_batch_norm
+from keras_bnn_af.testing import (
+    binary_block_net,
+    randomize_batch_norm,
+    set_quantizer_weights,
+)
 
-FAST = {"num_samples": 64, "float_twin": False}
+FAST = {"num_samples": 64, "float32_twin_size": False}
 
 
 def _binarynet(spec, seed=0):
@@ -17,15 +22,6 @@ def _binarynet(spec, seed=0):
     model = models.build("binarynet", binarizer=spec)
     randomize_batch_norm(model, seed=seed)
     return model
-
-
-def _set_quantizer_weights(model, low, high, seed=0):
-    """Draws every quantizer weight (RSign alpha, GAAF scale) from U(low, high)."""
-    rng = np.random.default_rng(seed)
-    for layer in model.layers:
-        quantizer = getattr(layer, "input_quantizer", None)
-        for weight in getattr(quantizer, "weights", []):
-            weight.assign(rng.uniform(low, high, weight.shape))
 
 
 def _inputs(model, n=256, seed=1):
@@ -60,7 +56,7 @@ def test_monotone_binarizers_export_with_the_operators_of_ste_sign(
     spec, low, high, varying, ste_sign_counts, tmp_path
 ):
     model = _binarynet(spec)
-    _set_quantizer_weights(model, low, high)
+    set_quantizer_weights(model, low, high)
     report = export_lce(model, tmp_path / "m.tflite", **FAST)
     assert report.verified and report.top1_agreement == 1.0
     by_layer = {fold.layer: fold for fold in report.threshold_folds}
@@ -80,7 +76,7 @@ def test_folded_model_binarizes_exactly_like_the_original():
     sign of the folded model's binarizer input (t moved into the BatchNorm)."""
     formula = "x^3 + shift(x)"  # t_c = the real root of t^3 + t + b_c
     model = _binarynet(f"gaaf:{formula}", seed=2)
-    _set_quantizer_weights(model, -0.5, 0.5, seed=2)
+    set_quantizer_weights(model, -0.5, 0.5, seed=2)
     folded, folds = fold_thresholds(model)
     assert all(fold.folded for fold in folds)
     x = _inputs(model, n=64)
@@ -113,7 +109,7 @@ def test_folded_model_binarizes_exactly_like_the_original():
 )
 def test_unfoldable_binarizers_stay_and_the_report_says_why(spec, low, high, reason):
     model = binary_block_net(spec, filters=(32, 32))
-    _set_quantizer_weights(model, low, high)
+    set_quantizer_weights(model, low, high)
     folded, folds = fold_thresholds(model)
     assert folded is model
     assert [fold.folded for fold in folds] == [False, False]
@@ -134,7 +130,7 @@ def test_a_batch_norm_feeding_two_layers_is_left_alone():
     a = models.binary_conv2d(32, 3, "rsign", name="a")(x)
     b = models.binary_conv2d(32, 3, "rsign", name="b")(x)
     model = keras.Model(inputs, keras.layers.Add()([a, b]))
-    _set_quantizer_weights(model, -0.5, 0.5)
+    set_quantizer_weights(model, -0.5, 0.5)
     folded, folds = fold_thresholds(model)
     assert [fold.into for fold in folds] == ["threshold", "threshold"]
     assert all("feeds more than one layer" in fold.reason for fold in folds)
@@ -162,7 +158,7 @@ def test_report_lists_folds_in_json_and_markdown(tmp_path):
 
 def test_a_fold_that_changes_top1_falls_back_with_a_warning(tmp_path, monkeypatch):
     model = binary_block_net("rsign", filters=(32,))
-    _set_quantizer_weights(model, -0.5, 0.5)
+    set_quantizer_weights(model, -0.5, 0.5)
 
     def broken(original):
         folded, folds = fold_thresholds(original)
@@ -178,16 +174,26 @@ def test_a_fold_that_changes_top1_falls_back_with_a_warning(tmp_path, monkeypatc
     assert "changed the top-1 class" in report.threshold_folds[0].reason
 
 
-def test_sign_twin_replaces_every_binarizer_and_keeps_the_other_weights():
-    model = binary_block_net("gaaf:x + sin(scale(x))", filters=(32, 32))
-    twin = sign_twin(model)
-    for layer, copy in zip(model.layers, twin.layers, strict=True):
-        if getattr(layer, "input_quantizer", None) is not None:
-            assert type(copy.input_quantizer).__name__ == "SteSign"
-            kernel, copied = layer.kernel.numpy(), copy.kernel.numpy()
-            np.testing.assert_array_equal(kernel, copied)
-        else:
-            for a, b in zip(layer.get_weights(), copy.get_weights(), strict=True):
-                np.testing.assert_array_equal(a, b)
-    plain = binary_block_net("ste_sign", filters=(32,))
-    assert sign_twin(plain) is plain
+def test_a_batch_norm_without_offset_is_refused_with_the_shared_readers_reason():
+    inputs = keras.Input((8, 8, 32))
+    x = keras.layers.BatchNormalization(center=False, name="no_beta")(inputs)
+    x = models.binary_conv2d(32, 3, "rsign", name="a")(x)
+    model = keras.Model(inputs, keras.layers.GlobalAveragePooling2D()(x))
+    set_quantizer_weights(model, -0.5, 0.5)
+    (fold,) = fold_thresholds(model)[1]
+    assert fold.into == "threshold"  # an RSign holding t instead
+    with pytest.raises(ValueError) as raised:
+        read_batch_norm(model.get_layer("no_beta"), offset_required=True)
+    assert fold.reason == str(raised.value)
+    assert "has no offset (center=False)" in fold.reason
+
+
+def test_a_batch_norm_with_non_finite_statistics_is_not_folded_into():
+    model = binary_block_net("rsign", filters=(32,))
+    set_quantizer_weights(model, -0.5, 0.5)
+    batch_norm = model.layers[2]
+    weights = batch_norm.get_weights()
+    weights[3][0] = np.inf  # moving variance
+    batch_norm.set_weights(weights)
+    (fold,) = fold_thresholds(model)[1]
+    assert fold.into == "threshold" and "non-finite" in fold.reason
