@@ -73,7 +73,7 @@ import numpy as np
 from threadpoolctl import threadpool_limits
 
 from keras_bnn_af.af import BINARY_GENES, UNARY_GENES
-from keras_bnn_af.searchers import GeneticOracle
+from keras_bnn_af.searchers import GeneticConfig, GeneticOracle
 
 ROOT = Path(__file__).resolve().parent
 RESULTS = ROOT / "results" / "search_oracles.json"
@@ -95,18 +95,21 @@ BASELINE = "RandomSearch"
 # GeneticOracle settings tried with --sweep, as overrides of the default ones.
 SWEEP = (
     {},
-    {"population_size": 5},
-    {"population_size": 20},
-    {"mutation_genes": (1, 1)},
+    {"population_size": 10, "mutation_genes": (1, 3)},  # GAAF's, the old defaults
+    {"population_size": 10},
+    {"population_size": 3},
+    {"population_size": 8},
     {"mutation_genes": (1, 2)},
     {"selection": "tournament"},
     {"selection": "elitism"},
     {"selection": "roulette"},
     {"crossover": "uniform"},
     {"crossover_rate": 0.5},
-    {"population_size": 5, "mutation_genes": (1, 1)},
-    {"population_size": 5, "mutation_genes": (1, 1), "selection": "tournament"},
-    {"mutation_genes": (1, 1), "selection": "tournament"},
+    {"crossover_rate": 0.5, "selection": "tournament"},
+    {"crossover": "uniform", "selection": "tournament"},
+    {"population_size": 4, "selection": "tournament"},
+    {"selection": "tournament", "tournament_size": 5},
+    {"population_size": 8, "selection": "elitism"},
 )
 
 
@@ -358,9 +361,11 @@ def render(report: dict) -> str:
         f"{settings['first_seed']}; "
         f"BayesianOptimization on the first {settings['bayesian_seeds']} only "
         "(its targets and ratios on those seeds).",
-        f"- GeneticOracle: {json.dumps(settings['genetic'])}, library defaults "
-        "otherwise (selection random, single-point crossover at rate 0.9, "
-        "1-3 mutated genes).",
+        "- GeneticOracle: library defaults "
+        f"({json.dumps(settings.get('genetic_defaults', {}))}; None = adaptive: "
+        "population and mutated genes from the space and the budget, see "
+        "`keras_bnn_af.searchers.genetic_config`), overridden by "
+        f"{json.dumps(settings['genetic'])}.",
         "- BayesianOptimization: keras-tuner defaults (3 x dimensions random "
         "initial points, alpha 1e-4, beta 2.6).",
         "- Target per seed: RandomSearch's final best. Ratio = trials needed to "
@@ -400,7 +405,7 @@ def run_all(args) -> list[dict]:
         for name in args.objectives
         for seed in range(args.first_seed, args.first_seed + args.seeds)
     ]
-    genetic = {"population_size": args.population}
+    genetic = {} if args.population is None else {"population_size": args.population}
     common = (args.budget, genetic, args.sweep_settings)
     done = []
     if args.jobs == 1:
@@ -433,7 +438,9 @@ def parse_args(argv):
         default=5,
         help="run BayesianOptimization on the first K seeds only (~10-50 s a search)",
     )
-    parser.add_argument("--population", type=int, default=10)
+    parser.add_argument(
+        "--population", type=int, default=None, help="default: adaptive (library)"
+    )
     parser.add_argument(
         "--objectives", nargs="+", choices=OBJECTIVES, default=["gaaf3", "mixed"]
     )
@@ -459,7 +466,10 @@ def main(argv=None) -> int:
             "budget": args.budget,
             "bayesian_seeds": min(args.bayesian_seeds, args.seeds),
             "objectives": args.objectives,
-            "genetic": {"population_size": args.population},
+            "genetic": {}
+            if args.population is None
+            else {"population_size": args.population},
+            "genetic_defaults": GeneticConfig().to_json(),
             "seed_stride": SEED_STRIDE,
             "pair_scale": PAIR_SCALE,
             "rastrigin_amplitude": RASTRIGIN_AMPLITUDE,

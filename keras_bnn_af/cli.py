@@ -130,7 +130,10 @@ def build_parser() -> argparse.ArgumentParser:
     )
     search.add_argument("--max-trials", type=positive_int, default=20)
     search.add_argument(
-        "--population", type=positive_int, default=10, help="GA population size"
+        "--population",
+        type=positive_int,
+        default=None,
+        help="GA population size (default: adaptive, about max-trials / 12, 4-20)",
     )
     search.add_argument(
         "--epochs", type=positive_int, default=None, help="epochs per candidate"
@@ -321,14 +324,14 @@ def _plot(args: argparse.Namespace) -> int:
 
 
 def _search(args: argparse.Namespace) -> int:
-    from keras_bnn_af.searchers import SearchConfig, run_search
+    from keras_bnn_af.searchers import GeneticConfig, SearchConfig, run_search
 
     config = SearchConfig(
         space=args.space,
         dataset=args.dataset,
         model=args.model,
         max_trials=args.max_trials,
-        population_size=args.population,
+        genetic=GeneticConfig(population_size=args.population),
         seed=args.seed,
         epochs=args.epochs,
         batch_size=args.batch_size,
@@ -339,7 +342,8 @@ def _search(args: argparse.Namespace) -> int:
     result = run_search(config, args.out, resume=args.resume)
     print((args.out / "leaderboard.md").read_text(), end="")
     print(
-        f"{result.completed} trials completed, {result.failed} failed; results in "
+        f"{result.completed} trials completed, {result.failed} failed, "
+        f"{len(result.skipped)} non-viable candidates skipped untrained; results in "
         f"{args.out}"
     )
     return 0

@@ -2,7 +2,9 @@
 
 - `GeneticOracle` / `GeneticSearch`: GAAF-style steady-state genetic search over
   any keras-tuner space (elitism, tournament or roulette selection, single-point
-  or uniform crossover, 1-3 gene mutation), seeded and resumable.
+  or uniform crossover, gene mutation), seeded and resumable; its settings are
+  one `GeneticConfig`, with population and mutation adapted to the space and
+  budget by default.
 - `operators`: the seeded, pure GA operators they use, on value dicts.
 - `GAAFHyperModel`: GAAF's genome space; `TreeOracle` / `TreeSearch` /
   `TreeHyperModel`: PANGAEA-style AF-tree evolution (`af_tree`).
@@ -11,8 +13,7 @@
 ```python
 from keras_bnn_af.searchers import GeneticSearch
 
-tuner = GeneticSearch(build_model, objective="val_accuracy", max_trials=60,
-                      population_size=12, seed=0)
+tuner = GeneticSearch(build_model, objective="val_accuracy", max_trials=60, seed=0)
 ```
 
 `operators` and `af_tree` are pure Python (no TensorFlow); the oracles, tuners
@@ -31,15 +32,17 @@ _LAZY = {
     "TreeHyperModel": (_AF_SEARCH, "TreeHyperModel"),
     "TreeOracle": (_AF_SEARCH, "TreeOracle"),
     "TreeSearch": (_AF_SEARCH, "TreeSearch"),
+    "GeneticConfig": ("keras_bnn_af.searchers.genetic_config", "GeneticConfig"),
     "GeneticOracle": (_GENETIC, "GeneticOracle"),
     "GeneticSearch": (_GENETIC, "GeneticSearch"),
     "SearchConfig": (_JOB, "SearchConfig"),
     "run_search": (_JOB, "run_search"),
 }
-_SUBMODULES = ("af_search", "af_tree", "genetic", "job", "operators")
+_SUBMODULES = ("af_search", "af_tree", "genetic", "genetic_config", "job", "operators")
 
 __all__ = [
     "GAAFHyperModel",
+    "GeneticConfig",
     "GeneticOracle",
     "GeneticSearch",
     "SearchConfig",

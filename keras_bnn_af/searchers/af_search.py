@@ -31,6 +31,7 @@ on.
 from __future__ import annotations
 
 import math
+import warnings
 from typing import Any
 
 import keras_tuner
@@ -39,7 +40,7 @@ from keras_bnn_af import af, models
 from keras_bnn_af._keras import keras
 from keras_bnn_af.quantizers import GAAF
 from keras_bnn_af.searchers import af_tree, operators
-from keras_bnn_af.searchers.genetic import MAX_ATTEMPTS, GeneticOracle, GeneticSearch
+from keras_bnn_af.searchers.genetic import GeneticOracle, GeneticSearch
 from keras_bnn_af.training import make_optimizer
 
 __all__ = [
@@ -102,6 +103,7 @@ class _AFHyperModel(keras_tuner.HyperModel):
         steps_per_epoch: int | None = None,
         kill_below: float | None = 0.11,
         kill_after: int = 1,
+        skip_non_viable: bool = True,
         name: str | None = None,
     ):
         super().__init__(name=name, tunable=True)
@@ -114,9 +116,26 @@ class _AFHyperModel(keras_tuner.HyperModel):
         self.steps_per_epoch = steps_per_epoch
         self.kill_below = kill_below
         self.kill_after = int(kill_after)
+        self.skip_non_viable = bool(skip_non_viable)
 
     def af(self, hp: keras_tuner.HyperParameters) -> str:
         raise NotImplementedError
+
+    def formula(self, values: dict[str, Any]) -> str:
+        """The AF formula of a trial's values."""
+        raise NotImplementedError
+
+    def candidate_problem(self, values: dict[str, Any]) -> str | None:
+        """Why a candidate is not worth training (`af.viability_problem`), or None.
+
+        `GeneticSearch` makes this its oracle's `candidate_filter`, so an AF
+        whose sign is (nearly) constant on BatchNorm-normalized inputs is
+        skipped before training and costs no trial. None when
+        `skip_non_viable` is False.
+        """
+        if not self.skip_non_viable:
+            return None
+        return af.viability_problem(self.formula(values))
 
     def build(self, hp: keras_tuner.HyperParameters) -> keras.Model:
         formula = self.af(hp)
@@ -171,6 +190,8 @@ class GAAFHyperModel(_AFHyperModel):
         steps_per_epoch: for the decay schedule; None assumes 100.
         kill_below: stop a candidate whose best validation accuracy is below this
             after `kill_after` epochs (GAAF: 0.11); None never stops early.
+        skip_non_viable: skip AFs whose sign is (nearly) constant on normalized
+            inputs before training them (`candidate_problem`).
     """
 
     def __init__(self, *, units: int = 1, **kwargs):
@@ -196,6 +217,9 @@ class GAAFHyperModel(_AFHyperModel):
                 two = [_gene(hp, name) for name in _TWO_UNITS]
             genome = one if units == 1 else two
         return str(af.from_genome(genome))
+
+    def formula(self, values: dict[str, Any]) -> str:
+        return str(af.from_genome(genome_of(values)))
 
 
 def _gene(hp, name: str) -> int:
@@ -235,6 +259,9 @@ class TreeHyperModel(_AFHyperModel):
     def af(self, hp: keras_tuner.HyperParameters) -> str:
         return hp.Fixed(AF_VALUE, self.initial)
 
+    def formula(self, values: dict[str, Any]) -> str:
+        return values[AF_VALUE]
+
 
 class TreeOracle(GeneticOracle):
     """`GeneticOracle` whose `"af"` gene is an AF tree, evolved PANGAEA-style.
@@ -242,9 +269,11 @@ class TreeOracle(GeneticOracle):
     Random genomes get `af_tree.random_tree`; a child's tree is an
     `af_tree.crossover` of its parents' trees (when the crossover draw says so)
     and then one `af_tree.mutate` mutation (change / regenerate / insert /
-    remove a node; add / remove / move a parameter). Any other hyperparameters
-    evolve with the ordinary operators. Trees travel as canonical formulas, so
-    equal trees are equal genomes and never trained twice.
+    remove a node; add / remove / move a parameter); parents with no valid
+    crossover or mutation are redrawn, as for any oracle operator. Any other
+    hyperparameters evolve with the ordinary operators. Trees travel as
+    canonical formulas, so equal trees are equal genomes and never trained
+    twice. The tree space is saved in the oracle's state.
 
     # Arguments
         tree_space: vocabulary and limits (`af_tree.TreeSpace`); None for the
@@ -256,27 +285,18 @@ class TreeOracle(GeneticOracle):
         super().__init__(*args, **kwargs)
         self.tree_space = tree_space or af_tree.TreeSpace()
 
-    def _random_genome(self) -> dict[str, Any] | None:
-        for _ in range(MAX_ATTEMPTS):
-            values = self._others(
-                operators.random_values(self.hyperparameters, self._rng)
-            )
-            tree = af_tree.random_tree(self._rng, space=self.tree_space)
-            values[AF_VALUE] = af_tree.canonical(tree)
-            if not self._duplicate(values):
-                return values
-        return None
+    def _random_values(self) -> dict[str, Any]:
+        values = self._others(super()._random_values())
+        tree = af_tree.random_tree(self._rng, space=self.tree_space)
+        return {**values, AF_VALUE: af_tree.canonical(tree)}
 
     def _crossover_values(self, a: dict, b: dict, order: list[str]) -> dict:
         others = self._others(a)
         if len(others) > 1:
             others = super()._crossover_values(others, self._others(b), order)
-        try:
-            child, _ = af_tree.crossover(
-                a[AF_VALUE], b[AF_VALUE], self._rng, space=self.tree_space
-            )
-        except ValueError:  # no valid exchange of subtrees: keep the first parent's
-            child = a[AF_VALUE]
+        child, _ = af_tree.crossover(
+            a[AF_VALUE], b[AF_VALUE], self._rng, space=self.tree_space
+        )
         return {**others, AF_VALUE: af_tree.canonical(child)}
 
     def _mutate_values(self, values: dict) -> dict:
@@ -285,6 +305,24 @@ class TreeOracle(GeneticOracle):
             others = operators.mutate(others, self._other_space(), self._rng, (1, 1))
         tree, _ = af_tree.mutate(values[AF_VALUE], self._rng, space=self.tree_space)
         return {**others, AF_VALUE: af_tree.canonical(tree)}
+
+    def get_state(self) -> dict[str, Any]:
+        state = super().get_state()
+        state["tree_space"] = self.tree_space.to_json()
+        return state
+
+    def set_state(self, state: dict[str, Any]) -> None:
+        super().set_state(state)
+        saved = af_tree.TreeSpace.from_json(state["tree_space"])
+        if saved != self.tree_space:
+            warnings.warn(
+                f"TreeOracle is resuming a search saved with another tree space: "
+                f"{saved} (asked for {self.tree_space}). The saved space is used, "
+                "so the search continues as it started. To change it, start a new "
+                "project.",
+                stacklevel=2,
+            )
+        self.tree_space = saved
 
     def _others(self, values: dict) -> dict:
         return {name: value for name, value in values.items() if name != AF_VALUE}

@@ -8,8 +8,7 @@ tuner = GeneticSearch(
     build_model,                       # or a kt.HyperModel
     objective=kt.Objective("val_accuracy", "max"),
     max_trials=60,
-    population_size=12,
-    seed=0,
+    seed=0,                            # population and mutation: adaptive
     directory="runs",
     project_name="gaaf",
 )
@@ -19,26 +18,41 @@ tuner.search(x, y, validation_data=(x_val, y_val), epochs=5)
 The oracle, `GeneticOracle`, works on the genome `{name: value}` of a
 `keras_tuner.HyperParameters` space (`Choice`, `Int`, `Float`, `Boolean`, `Fixed`,
 conditional scopes) and uses the operators of `keras_bnn_af.searchers.operators`.
+Its settings are one `GeneticConfig` (`keras_bnn_af.searchers.genetic_config`),
+given whole (`config=`) or field by field as keywords.
 """
 
 from __future__ import annotations
 
 import copy
+import difflib
 import math
 import random
 import time
 import warnings
+from collections.abc import Callable
 from typing import Any
 
 import keras_tuner
 from keras_tuner.engine.trial import TrialStatus
 
 from keras_bnn_af.searchers import operators
+from keras_bnn_af.searchers.genetic_config import (
+    CROSSOVER_TYPES,
+    SELECTION_POLICIES,
+    GeneticConfig,
+)
 
-__all__ = ["CROSSOVER_TYPES", "GeneticOracle", "GeneticSearch", "SELECTION_POLICIES"]
+__all__ = [
+    "CROSSOVER_TYPES",
+    "GeneticConfig",
+    "GeneticOracle",
+    "GeneticSearch",
+    "SELECTION_POLICIES",
+]
 
-SELECTION_POLICIES = ("random", "elitism", "tournament", "roulette")
-CROSSOVER_TYPES = ("single_point", "uniform")
+#: `candidate_filter(values)` returns None to keep a genome, or why it is skipped.
+CandidateFilter = Callable[[dict[str, Any]], str | None]
 # Proposals tried before a child (or a random genome) counts as impossible.
 MAX_ATTEMPTS = 100
 
@@ -72,25 +86,28 @@ class GeneticOracle(keras_tuner.Oracle):
     depend on the order in which parallel trials complete.
 
     No genome is proposed twice: a proposal equal to a tried or running genome
-    (keras-tuner's `_tried_so_far` hashes) is redrawn up to `MAX_ATTEMPTS` times,
-    then the oracle falls back to a random genome, and stops (`"STOPPED"`) when
-    none is new either: the space is (practically) exhausted.
+    (keras-tuner's `_tried_so_far` hashes) is redrawn, and so is a proposal the
+    `candidate_filter` rejects (it is recorded in `skipped`, costs no trial
+    and is never proposed again) and a crossover or mutation that finds no
+    valid child (`operators.OperatorError`). After `MAX_ATTEMPTS` proposals
+    the oracle falls back to a random genome, and stops (`"STOPPED"`) when none
+    is new either: the space is (practically) exhausted.
 
     With parallel workers, a trial requested while fewer than two trials have
     completed and all initial genomes are running gets `"IDLE"` (retry later);
     when nothing is running the oracle proposes another random genome instead,
     as keras-tuner's single-process loop would otherwise spin forever.
 
-    All randomness comes from one `random.Random(seed)`, saved with the other
-    counters in `get_state`, so a reloaded search continues exactly as an
+    All randomness comes from one `random.Random(seed)`, saved with the settings
+    and counters in `get_state`, so a reloaded search continues exactly as an
     uninterrupted one.
 
     # Arguments
         objective: as for `keras_tuner.Oracle`: a metric name, a
             `keras_tuner.Objective` or a list of them.
         max_trials: the number of trials to run at most, or None for no limit.
-        population_size: the number of genomes in the population, `>= 2` and
-            `<= max_trials`. GAAF uses small populations (about 10).
+        config: a `GeneticConfig`; None for the defaults (adaptive population
+            and mutation).
         seed: the random seed (any int, including 0). None draws one.
         hyperparameters: the search space, as a `keras_tuner.HyperParameters`.
             Required unless a `HyperModel` declares the space before the first
@@ -99,25 +116,17 @@ class GeneticOracle(keras_tuner.Oracle):
         tune_new_entries: as for `keras_tuner.Oracle`.
         max_retries_per_trial: as for `keras_tuner.Oracle`.
         max_consecutive_failed_trials: as for `keras_tuner.Oracle`.
-        selection: how parents are chosen: `"elitism"` (the two fittest),
-            `"tournament"`, `"roulette"` (fitness-proportional) or `"random"`:
-            as in GAAF, one of the three drawn uniformly per generation, a
-            generation being `population_size` consecutive children.
-        crossover: `"single_point"` (cut the genome, in search-space order) or
-            `"uniform"` (each gene from either parent).
-        crossover_rate: the probability, in `[0, 1]`, that a child is a
-            crossover of its parents rather than a copy of the first parent.
-        mutation_genes: `(low, high)`, the inclusive range of the number of genes
-            each child mutates; GAAF uses `(1, 3)`.
-        tournament_size: contestants per tournament with `"tournament"`
-            selection.
+        candidate_filter: `values -> None` (run the genome) or a reason to skip
+            it untrained, e.g. `GAAFHyperModel.candidate_problem`.
+        **settings: fields of `GeneticConfig` (`population_size`, `selection`,
+            `crossover`, `crossover_rate`, `mutation_genes`, `tournament_size`),
+            replacing those of `config`.
 
     # Raises
-        ValueError: for a `population_size` below 2 or above `max_trials`, an
-            unknown `selection` or `crossover`, a `crossover_rate` outside
-            `[0, 1]`, a malformed `mutation_genes` or `tournament_size`; later,
-            on the first trial, for an empty search space, and when a completed
-            trial did not report the objective.
+        ValueError: for a bad setting (see `GeneticConfig`), an unknown keyword,
+            or a `population_size` above `max_trials`; later, on the first
+            trial, for an empty search space, and when a completed trial did not
+            report the objective.
 
     # References
         - [GAAF: Searching Activation Functions for Binary Neural Networks
@@ -128,28 +137,20 @@ class GeneticOracle(keras_tuner.Oracle):
         self,
         objective=None,
         max_trials: int | None = 50,
-        population_size: int = 10,
+        *,
+        config: GeneticConfig | None = None,
         seed: int | None = None,
         hyperparameters: keras_tuner.HyperParameters | None = None,
         allow_new_entries: bool = True,
         tune_new_entries: bool = True,
         max_retries_per_trial: int = 0,
         max_consecutive_failed_trials: int = 3,
-        selection: str = "random",
-        crossover: str = "single_point",
-        crossover_rate: float = 0.9,
-        mutation_genes: tuple[int, int] = (1, 3),
-        tournament_size: int = 3,
+        candidate_filter: CandidateFilter | None = None,
+        **settings,
     ):
-        config = _checked_config(
-            max_trials=max_trials,
-            population_size=population_size,
-            selection=selection,
-            crossover=crossover,
-            crossover_rate=crossover_rate,
-            mutation_genes=mutation_genes,
-            tournament_size=tournament_size,
-        )
+        _check_keywords(settings, "GeneticOracle")
+        requested = GeneticConfig.with_settings(config, settings)
+        requested.check_budget(max_trials)
         super().__init__(
             objective=objective,
             max_trials=max_trials,
@@ -162,14 +163,22 @@ class GeneticOracle(keras_tuner.Oracle):
         )
         if seed is not None:  # the base class turns seed=0 into a random seed
             self.seed = self._seed_state = seed
-        self._apply_config(config)
+        self._config = requested
+        self.candidate_filter = candidate_filter
         self._rng = random.Random(self.seed)
         # trial_id -> {"origin": "random"} or {"origin": "child", "parents": [...],
         # "selection": ..., "crossover": ... or None}
         self._lineage: dict[str, dict[str, Any]] = {}
         self._children = 0
-        # [generation, scheme]: the scheme drawn for that generation ("random").
+        # [generation, scheme]: the scheme drawn for that generation.
         self._generation_selection: list = [None, None]
+        self._skipped: list[dict[str, Any]] = []
+        self._skipped_hashes: set[str] = set()
+
+    @property
+    def config(self) -> GeneticConfig:
+        """The settings; adaptive fields are filled in on the first trial."""
+        return self._config
 
     # --- the search ------------------------------------------------------------
 
@@ -191,6 +200,7 @@ class GeneticOracle(keras_tuner.Oracle):
             ValueError: when the search space is empty.
         """
         self._check_space_not_empty()
+        self._settle_config()
         population = self._population()
         if self._needs_random_genome(population):
             return self._start(trial_id, self._random_genome(), {"origin": "random"})
@@ -245,30 +255,47 @@ class GeneticOracle(keras_tuner.Oracle):
         """
         return copy.deepcopy(self._lineage)
 
+    @property
+    def skipped(self) -> list[dict[str, Any]]:
+        """Genomes the `candidate_filter` rejected: `{"values", "reason"}` each."""
+        return copy.deepcopy(self._skipped)
+
     # --- state ------------------------------------------------------------------
 
     def get_state(self) -> dict[str, Any]:
         state = super().get_state()
         state["genetic"] = {
-            "config": self._config(),
+            "config": self._config.to_json(),
             "rng_state": _rng_state_to_json(self._rng.getstate()),
             "children": self._children,
             "generation_selection": list(self._generation_selection),
             "lineage": copy.deepcopy(self._lineage),
+            "skipped": copy.deepcopy(self._skipped),
         }
         return state
 
     def set_state(self, state: dict[str, Any]) -> None:
         super().set_state(state)
         genetic = state["genetic"]
-        self._warn_on_config_change(genetic["config"])
-        self._apply_config(genetic["config"])
+        saved = GeneticConfig.from_json(genetic["config"])
+        self._warn_on_config_change(saved)
+        self._config = saved
         self._rng.setstate(_rng_state_from_json(genetic["rng_state"]))
         self._children = genetic["children"]
         self._generation_selection = list(genetic["generation_selection"])
         self._lineage = copy.deepcopy(genetic["lineage"])
+        self._skipped = copy.deepcopy(genetic.get("skipped", []))
+        self._skipped_hashes = {
+            self._compute_values_hash(entry["values"]) for entry in self._skipped
+        }
 
     # --- helpers ----------------------------------------------------------------
+
+    def _settle_config(self) -> None:
+        """Fills in the adaptive settings from the space and the budget, once."""
+        if self._config.adaptive_fields:
+            sizes = operators.gene_sizes(self.hyperparameters)
+            self._config = self._config.resolve(sizes, self.max_trials)
 
     def _needs_random_genome(self, population: list) -> bool:
         if len(population) < 2 and not self.ongoing_trials:
@@ -276,10 +303,8 @@ class GeneticOracle(keras_tuner.Oracle):
         started_random = sum(
             1 for record in self._lineage.values() if record["origin"] == "random"
         )
-        return (
-            len(population) < self.population_size
-            and started_random < self.population_size
-        )
+        size = self._config.population_size
+        return len(population) < size and started_random < size
 
     def _start(self, trial_id: str, values, lineage) -> dict[str, Any]:
         if values is None:
@@ -289,47 +314,72 @@ class GeneticOracle(keras_tuner.Oracle):
 
     def _random_genome(self) -> dict[str, Any] | None:
         for _ in range(MAX_ATTEMPTS):
-            values = operators.random_values(self.hyperparameters, self._rng)
-            if not self._duplicate(values):
+            values = self._random_values()
+            if self._acceptable(values):
                 return values
         return None
 
+    def _random_values(self) -> dict[str, Any]:
+        """A random genome (subclasses may override)."""
+        return operators.random_values(self.hyperparameters, self._rng)
+
+    def _acceptable(self, values: dict[str, Any]) -> bool:
+        """New, and not rejected by the candidate filter (which is then recorded)."""
+        if self._duplicate(values):
+            return False
+        key = self._compute_values_hash(values)
+        if key in self._skipped_hashes:
+            return False
+        reason = self.candidate_filter(values) if self.candidate_filter else None
+        if reason is None:
+            return True
+        self._skipped.append({"values": dict(values), "reason": reason})
+        self._skipped_hashes.add(key)
+        return False
+
     def _child(self, population: list):
+        config = self._config
         scheme = self._selection_for_next_child()
         ranked = [(trial.trial_id, self._fitness(trial)) for trial in population]
         order = list(dict.fromkeys(hp.name for hp in self.hyperparameters.space))
         for _ in range(MAX_ATTEMPTS):
             first, second = self._select_parents(scheme, ranked)
-            crossed = self._rng.random() < self.crossover_rate
+            crossed = self._rng.random() < config.crossover_rate
             values = self.trials[first].hyperparameters.values
-            if crossed:
-                other = self.trials[second].hyperparameters.values
-                values = self._crossover_values(values, other, order)
-            values = self._mutate_values(values)
-            if not self._duplicate(values):
+            try:
+                if crossed:
+                    other = self.trials[second].hyperparameters.values
+                    values = self._crossover_values(values, other, order)
+                values = self._mutate_values(values)
+            except operators.OperatorError:
+                continue  # no valid child of these parents: draw again
+            if self._acceptable(values):
                 self._children += 1
                 return values, {
                     "origin": "child",
                     "parents": [first, second],
                     "selection": scheme,
-                    "crossover": self.crossover if crossed else None,
+                    "crossover": config.crossover if crossed else None,
                 }
         return None, None
 
     def _crossover_values(self, a: dict, b: dict, order: list[str]) -> dict:
-        """One child of genomes `a` and `b` (subclasses may override)."""
-        return operators.CROSSOVERS[self.crossover](a, b, order, self._rng)
+        """One child of genomes `a` and `b` (subclasses may override; raise
+        `operators.OperatorError` when there is none)."""
+        return operators.CROSSOVERS[self._config.crossover](a, b, order, self._rng)
 
     def _mutate_values(self, values: dict) -> dict:
-        """`values` with `mutation_genes` genes changed (subclasses may override)."""
+        """`values` with `mutation_genes` genes changed (subclasses may override;
+        raise `operators.OperatorError` when there is no valid mutation)."""
         return operators.mutate(
-            values, self.hyperparameters, self._rng, self.mutation_genes
+            values, self.hyperparameters, self._rng, self._config.mutation_genes
         )
 
     def _selection_for_next_child(self) -> str:
-        if self.selection != "random":
-            return self.selection
-        generation = self._children // self.population_size
+        config = self._config
+        if config.selection != "per_generation":
+            return config.selection
+        generation = self._children // config.population_size
         if self._generation_selection[0] != generation:
             schemes = sorted(operators.SELECTIONS)
             self._generation_selection = [generation, self._rng.choice(schemes)]
@@ -337,7 +387,8 @@ class GeneticOracle(keras_tuner.Oracle):
 
     def _select_parents(self, scheme: str, ranked: list) -> list[str]:
         if scheme == "tournament":
-            return operators.tournament(ranked, 2, self._rng, size=self.tournament_size)
+            size = self._config.tournament_size
+            return operators.tournament(ranked, 2, self._rng, size=size)
         return operators.SELECTIONS[scheme](ranked, 2, self._rng)
 
     def _population(self) -> list:
@@ -356,7 +407,7 @@ class GeneticOracle(keras_tuner.Oracle):
                 trial.trial_id,
             )
         )
-        return completed[: self.population_size]
+        return completed[: self._config.population_size]
 
     def _fitness(self, trial) -> float:
         score = float(trial.score)
@@ -374,29 +425,12 @@ class GeneticOracle(keras_tuner.Oracle):
                 "run_trial."
             )
 
-    def _config(self) -> dict[str, Any]:
-        return {
-            "population_size": self.population_size,
-            "selection": self.selection,
-            "crossover": self.crossover,
-            "crossover_rate": self.crossover_rate,
-            "mutation_genes": list(self.mutation_genes),
-            "tournament_size": self.tournament_size,
-        }
-
-    def _apply_config(self, config: dict[str, Any]) -> None:
-        self.population_size = config["population_size"]
-        self.selection = config["selection"]
-        self.crossover = config["crossover"]
-        self.crossover_rate = config["crossover_rate"]
-        self.mutation_genes = tuple(config["mutation_genes"])
-        self.tournament_size = config["tournament_size"]
-
-    def _warn_on_config_change(self, saved: dict[str, Any]) -> None:
+    def _warn_on_config_change(self, saved: GeneticConfig) -> None:
+        requested = self._config.to_json()
         changed = {
-            key: (value, saved[key])
-            for key, value in self._config().items()
-            if saved.get(key) != value
+            key: (value, saved.to_json()[key])
+            for key, value in requested.items()
+            if value is not None and saved.to_json()[key] != value
         }
         if changed:
             details = ", ".join(
@@ -416,6 +450,9 @@ class GeneticSearch(keras_tuner.Tuner):
 
     The counterpart of `keras_tuner.RandomSearch`: it builds the oracle from the
     search arguments below and passes everything else to `keras_tuner.Tuner`.
+    A hypermodel with a `candidate_problem(values)` method (as
+    `GAAFHyperModel` and `TreeHyperModel` have) becomes the oracle's
+    `candidate_filter`, so candidates it rejects are skipped untrained.
 
     A distributed worker whose request got `"IDLE"` (see `GeneticOracle`) waits
     `idle_wait_seconds` (a class attribute, 0.5 s) before asking again:
@@ -427,20 +464,16 @@ class GeneticSearch(keras_tuner.Tuner):
             Optional when `run_trial` is overridden.
         objective: as for `keras_tuner.Tuner`.
         max_trials: the number of trials to run at most.
-        population_size: see `GeneticOracle`.
+        config: see `GeneticOracle`.
         seed: see `GeneticOracle`.
         hyperparameters: see `GeneticOracle`.
         tune_new_entries: as for `keras_tuner.Tuner`.
         allow_new_entries: as for `keras_tuner.Tuner`.
         max_retries_per_trial: as for `keras_tuner.Tuner`.
         max_consecutive_failed_trials: as for `keras_tuner.Tuner`.
-        selection: see `GeneticOracle`.
-        crossover: see `GeneticOracle`.
-        mutation_genes: see `GeneticOracle`.
-        crossover_rate: see `GeneticOracle`.
-        tournament_size: see `GeneticOracle`.
-        **kwargs: the other arguments of `keras_tuner.Tuner` (`directory`,
-            `project_name`, `overwrite`, `executions_per_trial`, ...).
+        **kwargs: `GeneticConfig` fields (e.g. `population_size=8`), then the
+            other arguments of `keras_tuner.Tuner` (`directory`, `project_name`,
+            `overwrite`, `executions_per_trial`, ...).
 
     # Raises
         ValueError: as for `GeneticOracle` and `keras_tuner.Tuner`.
@@ -453,36 +486,29 @@ class GeneticSearch(keras_tuner.Tuner):
         hypermodel=None,
         objective=None,
         max_trials: int | None = 50,
-        population_size: int = 10,
+        *,
+        config: GeneticConfig | None = None,
         seed: int | None = None,
         hyperparameters: keras_tuner.HyperParameters | None = None,
         tune_new_entries: bool = True,
         allow_new_entries: bool = True,
         max_retries_per_trial: int = 0,
         max_consecutive_failed_trials: int = 3,
-        selection: str = "random",
-        crossover: str = "single_point",
-        mutation_genes: tuple[int, int] = (1, 3),
-        crossover_rate: float = 0.9,
-        tournament_size: int = 3,
         **kwargs,
     ):
         self.seed = seed
         oracle = self._make_oracle(
             objective=objective,
             max_trials=max_trials,
-            population_size=population_size,
+            config=config,
             seed=seed,
             hyperparameters=hyperparameters,
             tune_new_entries=tune_new_entries,
             allow_new_entries=allow_new_entries,
             max_retries_per_trial=max_retries_per_trial,
             max_consecutive_failed_trials=max_consecutive_failed_trials,
-            selection=selection,
-            crossover=crossover,
-            crossover_rate=crossover_rate,
-            mutation_genes=mutation_genes,
-            tournament_size=tournament_size,
+            candidate_filter=getattr(hypermodel, "candidate_problem", None),
+            **GeneticConfig.pop_settings(kwargs),
         )
         super().__init__(oracle, hypermodel, **kwargs)
         self._waiting_for_trial = False
@@ -511,68 +537,17 @@ class GeneticSearch(keras_tuner.Tuner):
         return GeneticOracle(**arguments)
 
 
-def _checked_config(
-    *,
-    max_trials,
-    population_size,
-    selection,
-    crossover,
-    crossover_rate,
-    mutation_genes,
-    tournament_size,
-) -> dict[str, Any]:
-    if not _is_int(population_size) or population_size < 2:
+def _check_keywords(settings: dict[str, Any], caller: str) -> None:
+    unknown = [name for name in settings if name not in GeneticConfig.field_names()]
+    if unknown:
+        known = GeneticConfig.field_names()
+        close = difflib.get_close_matches(unknown[0], known, n=1)
+        hint = f" Did you mean {close[0]!r}?" if close else ""
         raise ValueError(
-            f"GeneticOracle got population_size={population_size!r}; expected an "
-            "integer >= 2 (crossover needs two parents). Pass e.g. "
-            "population_size=10."
+            f"{caller} got unknown keyword argument(s) {unknown}; expected the "
+            f"oracle's own arguments or GeneticConfig fields {list(known)}.{hint} "
+            "Fix the name."
         )
-    if max_trials is not None and population_size > max_trials:
-        raise ValueError(
-            f"GeneticOracle got population_size={population_size} with "
-            f"max_trials={max_trials}; expected population_size <= max_trials, or "
-            "the search would end before the first child. Raise max_trials or "
-            "lower population_size."
-        )
-    if selection not in SELECTION_POLICIES:
-        raise ValueError(
-            f"GeneticOracle got selection={selection!r}; expected one of "
-            f"{list(SELECTION_POLICIES)}. Pass e.g. selection='tournament'."
-        )
-    if crossover not in CROSSOVER_TYPES:
-        raise ValueError(
-            f"GeneticOracle got crossover={crossover!r}; expected one of "
-            f"{list(CROSSOVER_TYPES)}. Pass e.g. crossover='uniform'."
-        )
-    if (
-        isinstance(crossover_rate, bool)
-        or not isinstance(crossover_rate, int | float)
-        or not 0.0 <= crossover_rate <= 1.0
-    ):
-        raise ValueError(
-            f"GeneticOracle got crossover_rate={crossover_rate!r}; expected a "
-            "probability in [0, 1]. Pass e.g. crossover_rate=0.9."
-        )
-    if not _is_int(tournament_size) or tournament_size < 1:
-        raise ValueError(
-            f"GeneticOracle got tournament_size={tournament_size!r}; expected an "
-            "integer >= 1. Pass e.g. tournament_size=3."
-        )
-    low, high = operators._checked_gene_range(
-        mutation_genes, caller="GeneticOracle", argument="mutation_genes"
-    )
-    return {
-        "population_size": population_size,
-        "selection": selection,
-        "crossover": crossover,
-        "crossover_rate": float(crossover_rate),
-        "mutation_genes": [low, high],
-        "tournament_size": tournament_size,
-    }
-
-
-def _is_int(value) -> bool:
-    return isinstance(value, int) and not isinstance(value, bool)
 
 
 def _rng_state_to_json(state: tuple) -> list:

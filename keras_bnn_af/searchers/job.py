@@ -3,8 +3,8 @@
 ```python
 from keras_bnn_af.searchers.job import SearchConfig, run_search
 
-result = run_search(SearchConfig(space="gaaf", dataset="mnist1d", max_trials=40,
-                                 population_size=10), "searches/gaaf-mnist1d")
+result = run_search(SearchConfig(space="gaaf", dataset="mnist1d", max_trials=40),
+                    "searches/gaaf-mnist1d")
 result.leaderboard[0]   # {"trial_id": ..., "af": "sin(x)", "score": 0.87, ...}
 ```
 
@@ -15,7 +15,10 @@ one `trial_*/trial.json` per trial, saved after every trial), the settings
 `best_<rank>.png` (the best AFs, drawn by `plot_binarizer`). A search killed at
 any point resumes with `resume=True` (`--resume`): keras-tuner reloads every
 finished trial, and the oracle's saved state (population, random generator)
-continues the search; the trial that was running is run again.
+continues the search; the trial that was running is run again. Candidates
+whose AF is not viable (`keras_bnn_af.af.viability_problem`) are skipped
+before training, cost no trial, and are listed under `skipped` in
+`results.json`.
 """
 
 from __future__ import annotations
@@ -38,7 +41,8 @@ from keras_bnn_af.searchers.af_search import (
     TreeSearch,
     genome_of,
 )
-from keras_bnn_af.searchers.genetic import GeneticSearch, _checked_config
+from keras_bnn_af.searchers.genetic import GeneticSearch
+from keras_bnn_af.searchers.genetic_config import GeneticConfig
 
 __all__ = ["SPACES", "SearchConfig", "SearchResult", "run_search"]
 
@@ -59,8 +63,10 @@ class SearchConfig:
         space: `"gaaf"` (GAAF genomes) or `"tree"` (PANGAEA-style AF trees).
         dataset: a name `keras_bnn_af.data.load` accepts.
         model: the proxy network; None: conv1d for mnist1d, else binarynet.
-        max_trials: trials in all (a resumed search may raise it).
-        population_size: the GA population.
+        max_trials: trials in all (a resumed search may raise it); candidates
+            skipped as non-viable do not count.
+        genetic: the GA settings (`GeneticConfig`; adaptive population and
+            mutation by default).
         seed: seeds the oracle, the data shuffle and the weights.
         epochs: epochs per candidate; None: 10 for mnist1d, 1 for mnist.
         batch_size, learning_rate: training of each candidate (Adam, cosine).
@@ -75,7 +81,7 @@ class SearchConfig:
     dataset: str = "mnist1d"
     model: str | None = None
     max_trials: int = 20
-    population_size: int = 10
+    genetic: GeneticConfig = dataclasses.field(default_factory=GeneticConfig)
     seed: int = 0
     epochs: int | None = None
     batch_size: int = 64
@@ -96,15 +102,12 @@ class SearchConfig:
         self.model = self.model or default_model
         self.epochs = self.epochs or default_epochs
         models.check_name(self.model)
-        _checked_config(
-            max_trials=self.max_trials,
-            population_size=self.population_size,
-            selection="random",
-            crossover="single_point",
-            crossover_rate=0.9,
-            mutation_genes=(1, 3),
-            tournament_size=3,
-        )
+        if isinstance(self.genetic, dict):
+            self.genetic = GeneticConfig.from_json(self.genetic)
+        self.genetic.check_budget(self.max_trials)
+
+    def to_json(self) -> dict[str, Any]:
+        return {**dataclasses.asdict(self), "genetic": self.genetic.to_json()}
 
 
 @dataclass
@@ -116,6 +119,7 @@ class SearchResult:
     completed: int
     failed: int
     trials: list[dict[str, Any]]
+    skipped: list[dict[str, Any]] = dataclasses.field(default_factory=list)
 
 
 def run_search(
@@ -144,7 +148,7 @@ def run_search(
     )
     tuner = _tuner(config, out, splits)
     if not resume:
-        (out / CONFIG_FILE).write_text(json.dumps(dataclasses.asdict(config), indent=2))
+        (out / CONFIG_FILE).write_text(json.dumps(config.to_json(), indent=2))
     tuner.search(splits.train, validation_data=splits.validation, verbose=verbose)
     return write_results(tuner.oracle, out, config)
 
@@ -197,7 +201,7 @@ def _tuner(config: SearchConfig, out: Path, splits) -> GeneticSearch:
         hypermodel,
         objective=OBJECTIVE,
         max_trials=config.max_trials,
-        population_size=config.population_size,
+        config=config.genetic,
         seed=config.seed,
         max_consecutive_failed_trials=config.max_failed,
         directory=str(out),
@@ -224,21 +228,27 @@ def write_results(
         completed=len(scored),
         failed=sum(t["status"] in ("FAILED", "INVALID") for t in trials),
         trials=trials,
+        skipped=oracle.skipped,
     )
     (out / RESULTS_FILE).write_text(
         json.dumps(
             {
-                "config": dataclasses.asdict(config),
+                "config": config.to_json(),
+                "genetic": oracle.config.to_json(),
                 "objective": OBJECTIVE.name,
                 "completed": result.completed,
                 "failed": result.failed,
+                "skipped": len(result.skipped),
+                "skipped_candidates": result.skipped,
                 "leaderboard": leaderboard,
                 "trials": trials,
             },
             indent=2,
         )
     )
-    (out / "leaderboard.md").write_text(leaderboard_markdown(leaderboard, config))
+    (out / "leaderboard.md").write_text(
+        leaderboard_markdown(leaderboard, config, oracle.config, len(result.skipped))
+    )
     plots.plot_search_history(
         [t["score"] for t in trials if t["status"] == "COMPLETED"], out / "fitness.png"
     )
@@ -278,13 +288,20 @@ def _gaaf_formula(values: dict) -> str | None:
         return None
 
 
-def leaderboard_markdown(leaderboard: list[dict], config: SearchConfig) -> str:
+def leaderboard_markdown(
+    leaderboard: list[dict],
+    config: SearchConfig,
+    genetic: GeneticConfig,
+    skipped: int = 0,
+) -> str:
     lines = [
         f"# {config.space} search on {config.dataset}",
         "",
         f"Proxy `{config.model}`, {config.epochs} epoch(s) per candidate, population "
-        f"{config.population_size}, seed {config.seed}; fitness = best validation "
-        "accuracy (the test split is never used).",
+        f"{genetic.population_size}, {genetic.mutation_genes[0]}-"
+        f"{genetic.mutation_genes[1]} mutated gene(s), {genetic.selection} selection, "
+        f"seed {config.seed}; fitness = best validation accuracy (the test split is "
+        f"never used). {skipped} non-viable candidate(s) skipped untrained.",
         "",
         "| rank | AF | validation accuracy | trial |",
         "|---:|---|---:|---|",

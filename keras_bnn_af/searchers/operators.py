@@ -41,6 +41,7 @@ __all__ = [
     "check_gene_range",
     "elitism",
     "ensure_active_values",
+    "gene_sizes",
     "is_valid_value",
     "mutate",
     "random_values",
@@ -366,6 +367,34 @@ def random_values(hyperparameters: HyperParameters, rng: random.Random) -> Value
         A new dict `{name: value}` of plain Python values.
     """
     return ensure_active_values({}, hyperparameters, rng)
+
+
+def gene_sizes(hyperparameters: HyperParameters) -> list[float]:
+    """How many values each hyperparameter that can mutate has, in space order.
+
+    A `Choice` counts its distinct values, a `Boolean` 2, a stepped `Int` or
+    `Float` its grid points, an `Int` without step its integers, and a `Float`
+    without step `math.inf`. `Fixed` and one-value hyperparameters are left out.
+    A name declared in several conditional scopes counts once.
+    """
+    sizes: dict[str, float] = {}
+    for hp in hyperparameters.space:
+        if _is_mutable(hp):
+            sizes[hp.name] = _value_count(hp)
+    return list(sizes.values())
+
+
+def _value_count(hp: HyperParameter) -> float:
+    kind = _kind(hp)
+    if kind == "Boolean":
+        return 2
+    if kind == "Choice":
+        return len(set(hp.values))
+    if hp.step is not None:
+        return _grid_size(hp)
+    if kind == "Int":
+        return hp.max_value - hp.min_value + 1
+    return math.inf
 
 
 def is_valid_value(hp: HyperParameter, value: Any) -> bool:

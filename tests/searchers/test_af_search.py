@@ -18,6 +18,7 @@ from keras_bnn_af._keras import keras
 from keras_bnn_af.quantizers import GAAF, af
 from keras_bnn_af.searchers import (
     GAAFHyperModel,
+    GeneticConfig,
     SearchConfig,
     StopBelow,
     TreeHyperModel,
@@ -184,7 +185,9 @@ def test_tree_hypermodel_builds_the_trial_formula():
 
 @pytest.mark.parametrize("space", ["gaaf", "tree"])
 def test_search_runs_ranks_and_plots(space, tmp_path):
-    config = SearchConfig(space=space, max_trials=4, population_size=2, **TINY)
+    config = SearchConfig(
+        space=space, max_trials=4, genetic=GeneticConfig(population_size=2), **TINY
+    )
     out = tmp_path / "search"
     result = run_search(config, out, verbose=0)
     assert result.completed + result.failed == 4
@@ -192,6 +195,8 @@ def test_search_runs_ranks_and_plots(space, tmp_path):
     assert scores == sorted(scores, reverse=True) and all(0 <= s <= 1 for s in scores)
     saved = json.loads((out / "results.json").read_text())
     assert saved["objective"] == "val_accuracy" and len(saved["trials"]) == 4
+    assert saved["skipped"] == len(saved["skipped_candidates"]) == len(result.skipped)
+    assert saved["genetic"]["population_size"] == 2
     assert all(entry["af"] for entry in saved["leaderboard"])
     for name in ("leaderboard.md", "fitness.png", "best_1.png", "search_config.json"):
         assert (out / name).stat().st_size > 0
@@ -205,9 +210,9 @@ def test_resume_needs_a_search_and_configs_are_checked(tmp_path):
         with pytest.raises(ValueError, match="holds no search"):
             run_search(SearchConfig(**TINY), folder, resume=True)
     with pytest.raises(ValueError, match="population_size=1"):
-        SearchConfig(population_size=1)
+        SearchConfig(genetic=GeneticConfig(population_size=1))
     with pytest.raises(ValueError, match="population_size=8 with max_trials=4"):
-        SearchConfig(population_size=8, max_trials=4)
+        SearchConfig(genetic=GeneticConfig(population_size=8), max_trials=4)
     with pytest.raises(ValueError, match="Unknown search space 'grid'"):
         SearchConfig(space="grid")
 
@@ -273,3 +278,26 @@ def test_cli_search_errors_exit_2_with_a_message(tmp_path, capsys):
         cli.main(["search", "--out", str(tmp_path / "new"), "--population", "1"])
     assert raised.value.code == 2
     assert "population_size=1" in capsys.readouterr().err
+
+
+def test_af_hypermodels_name_non_viable_candidates():
+    gaaf = GAAFHyperModel(model="conv1d")
+    relu = {"unary_a": 15, "unary_b": 1, "binary": 0}  # max(x, 0) + 0
+    assert "is -1 on only 0.00%" in gaaf.candidate_problem(relu)
+    assert gaaf.candidate_problem({"unary_a": 6, "unary_b": 0, "binary": 0}) is None
+    assert GAAFHyperModel(skip_non_viable=False).candidate_problem(relu) is None
+    tree = TreeHyperModel()
+    assert tree.candidate_problem({AF_VALUE: "exp(x) + 1"}) is not None
+    assert tree.candidate_problem({AF_VALUE: "sin(x)"}) is None
+
+
+def test_tree_oracle_saves_its_tree_space(tmp_path):
+    space = af_tree.TreeSpace(unary=["sin", "neg", "erf"], max_ops=5)
+    first = _tree_oracle(tmp_path, "space", tree_space=space)
+    _drive(first, 6, _shortness)
+    state = json.loads(json.dumps(first.get_state()))
+    assert af_tree.TreeSpace.from_json(state["tree_space"]) == space
+    other = _tree_oracle(tmp_path, "space")
+    with pytest.warns(UserWarning, match="another tree space"):
+        other.set_state(state)
+    assert other.tree_space == space

@@ -366,9 +366,10 @@ def test_the_state_is_json_and_holds_the_generator_and_settings(tmp_path):
         "selection": "tournament",
         "crossover": "single_point",
         "crossover_rate": 0.9,
-        "mutation_genes": [1, 3],
+        "mutation_genes": [1, 2],  # adaptive: 9 mutable genes / 6, rounded
         "tournament_size": 3,
     }
+    assert genetic["skipped"] == []
     assert genetic["children"] == 3
     assert len(genetic["lineage"]) == 7
     assert genetic["rng_state"][0] == random.Random().getstate()[0]
@@ -379,7 +380,8 @@ def test_resuming_with_other_settings_warns_and_keeps_the_saved_ones(tmp_path):
     resumed = make_oracle(tmp_path, "run", population_size=6, selection="roulette")
     with pytest.warns(UserWarning, match="population_size=6 \\(saved 4\\)"):
         resumed.reload()
-    assert resumed.population_size == 4 and resumed.selection == "random"
+    assert resumed.config.population_size == 4
+    assert resumed.config.selection == "per_generation"
 
 
 # --- errors --------------------------------------------------------------------
@@ -408,7 +410,7 @@ def test_bad_settings_are_named_in_the_error(kwargs, message):
 
 def test_no_max_trials_means_no_upper_bound_on_the_population():
     oracle = GeneticOracle(objective=MAXIMIZE, max_trials=None, population_size=500)
-    assert oracle.population_size == 500
+    assert oracle.config.population_size == 500
 
 
 def test_an_empty_space_is_reported_on_the_first_trial(tmp_path):

@@ -113,6 +113,21 @@ class TreeSpace:
                 "expected True or False."
             )
 
+    def to_json(self) -> dict:
+        """The space as JSON-ready values (`from_json` rebuilds it)."""
+        return {
+            "unary": list(self.unary),
+            "binary": list(self.binary),
+            "max_depth": self.max_depth,
+            "max_ops": self.max_ops,
+            "max_parameters": self.max_parameters,
+            "require_sign_change": self.require_sign_change,
+        }
+
+    @classmethod
+    def from_json(cls, values: dict) -> TreeSpace:
+        return cls(**values)
+
     def limits(self) -> str:
         """The limits as text, e.g. `"max_depth=4, max_ops=7, max_parameters=3"`."""
         return (
