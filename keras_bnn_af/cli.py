@@ -62,7 +62,17 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--version", action="version", version=__version__)
     commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
 
-    train = commands.add_parser("train", help="train a reference BNN and save the run")
+    from keras_bnn_af import recipes
+
+    train = commands.add_parser(
+        "train",
+        help="train a reference BNN and save the run",
+        description="Train a reference BNN and save the run (model.h5, "
+        "metrics.json, training_curve.png).",
+        epilog=recipes.describe()
+        + "\nOptions you give replace the recipe's; metrics.json records both.",
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
     train.add_argument(
         "--dataset",
         default="mnist",
@@ -70,8 +80,8 @@ def build_parser() -> argparse.ArgumentParser:
     )
     train.add_argument(
         "--model",
-        default="binarynet",
-        help="see `keras-bnn-af list` (default: binarynet)",
+        default=None,
+        help="see `keras-bnn-af list` (default: the dataset's, below)",
     )
     train.add_argument(
         "--binarizer",
@@ -79,10 +89,15 @@ def build_parser() -> argparse.ArgumentParser:
         default=None,
         help="alias or JSON config dict (default: the model's own)",
     )
-    train.add_argument("--epochs", type=positive_int, default=3)
-    train.add_argument("--batch-size", type=positive_int, default=64)
+    for option, kind in (
+        ("--epochs", positive_int),
+        ("--batch-size", positive_int),
+        ("--learning-rate", positive_float),
+    ):
+        train.add_argument(
+            option, type=kind, default=None, help="default: the dataset's recipe"
+        )
     train.add_argument("--optimizer", choices=["adam", "bop"], default="adam")
-    train.add_argument("--learning-rate", type=positive_float, default=1e-3)
     _add_run_options(
         train, out_help="run folder (default: runs/<dataset>-<model>-<time>)"
     )
@@ -275,7 +290,17 @@ def _train(args: argparse.Namespace) -> int:
         seed=args.seed,
         max_samples=args.max_samples,
     )
-    out = args.out or _default_run_dir(args.dataset, args.model)
+    out = args.out or _default_run_dir(args.dataset, config.model)
+    recipe = config.from_recipe
+    print(
+        f"training {config.model} on {config.dataset}: {config.epochs} epochs, batch "
+        f"{config.batch_size}, learning rate {config.learning_rate:g}"
+        + (
+            f" ({', '.join(recipe['fields'])} from the recipe)"
+            if recipe["fields"]
+            else ""
+        )
+    )
     result = training.train(config, out, overwrite=args.overwrite)
     metrics = result.metrics
     print(

@@ -20,7 +20,7 @@ from typing import Any
 
 import larq as lq
 
-from keras_bnn_af import callbacks, data, macs, models
+from keras_bnn_af import callbacks, data, macs, models, recipes
 from keras_bnn_af._keras import keras
 from keras_bnn_af.quantizers import binarizer_factory
 from keras_bnn_af.runs import CURVE_FILE as CURVE_FILE
@@ -30,6 +30,8 @@ from keras_bnn_af.runs import OutputExistsError as OutputExistsError
 from keras_bnn_af.runs import check_output_dir, write_run
 
 OPTIMIZERS = ("adam", "bop")
+#: The `TrainConfig` fields a dataset's recipe fills in when they are None.
+RECIPE_FIELDS = ("model", "epochs", "batch_size", "learning_rate")
 SHARPNESS_END = 100.0
 
 
@@ -37,32 +39,39 @@ SHARPNESS_END = 100.0
 class TrainConfig:
     """What to train and how; every field has a default that trains MNIST.
 
+    `model`, `epochs`, `batch_size` and `learning_rate` left None take the
+    values of the dataset's documented recipe (`keras_bnn_af.recipes`), e.g.
+    conv1d with learning rate 0.01 for MNIST-1D; `from_recipe` names them.
+
     # Attributes
         dataset: a name `keras_bnn_af.data.load` accepts.
-        model: a name `keras_bnn_af.models.build` accepts.
+        model: a name `keras_bnn_af.models.build` accepts; None: the dataset's.
         binarizer: binarizer spec (alias or config dict); None is the model's own.
-        epochs: passes over the training split, at least 1.
-        batch_size: examples per step.
+        epochs: passes over the training split, at least 1; None: the recipe's.
+        batch_size: examples per step; None: the recipe's.
         optimizer: `"adam"`, or `"bop"` (Larq's Bop on binary weights, Adam on
             the rest).
-        learning_rate: Adam's initial learning rate, decayed to 0 by a cosine.
+        learning_rate: Adam's initial learning rate, decayed to 0 by a cosine;
+            None: the recipe's.
         seed: seeds Python, NumPy and TensorFlow, and the training shuffle.
         max_samples: cap on every split, for quick runs.
         validation_fraction: share of the training pool held out for validation.
     """
 
     dataset: str = "mnist"
-    model: str = models.DEFAULT_MODEL
+    model: str | None = None
     binarizer: str | dict | None = None
-    epochs: int = 3
-    batch_size: int = 64
+    epochs: int | None = None
+    batch_size: int | None = None
     optimizer: str = "adam"
-    learning_rate: float = 1e-3
+    learning_rate: float | None = None
     seed: int = 0
     max_samples: int | None = None
     validation_fraction: float = 0.1
 
     def __post_init__(self) -> None:
+        data.check_name(self.dataset)
+        self._apply_recipe()
         if not isinstance(self.epochs, int) or self.epochs < 1:
             raise ValueError(
                 f"epochs must be a positive integer, got {self.epochs!r}. "
@@ -79,10 +88,22 @@ class TrainConfig:
                 "Pass e.g. learning_rate=1e-3."
             )
         # Fail on a bad name before any folder is made or data is loaded.
-        data.check_name(self.dataset)
         models.check_name(self.model)
         if self.binarizer is not None:
             binarizer_factory(self.binarizer)
+
+    def _apply_recipe(self) -> None:
+        recipe = recipes.training_recipe(self.dataset, self.model)
+        unset = [name for name in RECIPE_FIELDS if getattr(self, name) is None]
+        for name in unset:
+            object.__setattr__(self, name, getattr(recipe, name))
+        object.__setattr__(self, "_from_recipe", tuple(unset))
+        object.__setattr__(self, "_recipe_source", recipe.source)
+
+    @property
+    def from_recipe(self) -> dict[str, Any]:
+        """The fields that took the recipe's value, and the recipe's source."""
+        return {"fields": list(self._from_recipe), "source": self._recipe_source}
 
 
 @dataclass
@@ -160,6 +181,7 @@ def train(
         **model_statistics(model),
         "num_examples": splits.num_examples,
         "config": dataclasses.asdict(config),
+        "recipe": config.from_recipe,
         "history": history,
     }
     if out is not None:

@@ -200,3 +200,13 @@ def test_bench_rejects_a_file_that_is_not_tflite(tmp_path):
     assert (
         "not a TFLite flatbuffer" in completed.stderr and str(bogus) in completed.stderr
     )
+
+
+def test_train_help_shows_the_recipe_of_each_dataset(capsys):
+    from keras_bnn_af import cli
+
+    with pytest.raises(SystemExit):
+        cli.main(["train", "--help"])
+    text = capsys.readouterr().out
+    assert "mnist1d       conv1d, 10 epochs, batch 64, lr 0.01" in text
+    assert "mnist         binarynet, 3 epochs, batch 64, lr 0.001" in text

@@ -45,3 +45,35 @@ def test_existing_output_folder_is_refused_before_training(tmp_path):
     with pytest.raises(training.OutputExistsError, match="already exists"):
         training.train(training.TrainConfig(epochs=1, max_samples=64), tmp_path)
     assert (tmp_path / "model.h5").read_text() == "precious"
+
+
+def test_unset_settings_come_from_the_dataset_recipe():
+    config = training.TrainConfig(dataset="mnist1d")
+    assert (config.model, config.epochs, config.batch_size, config.learning_rate) == (
+        "conv1d",
+        10,
+        64,
+        1e-2,
+    )
+    assert config.from_recipe["fields"] == list(training.RECIPE_FIELDS)
+    assert "docs/binarizers.md" in config.from_recipe["source"]
+    mine = training.TrainConfig(dataset="mnist1d", learning_rate=1e-3, epochs=2)
+    assert mine.learning_rate == 1e-3 and mine.epochs == 2 and mine.model == "conv1d"
+    assert mine.from_recipe["fields"] == ["model", "batch_size"]
+    mnist = training.TrainConfig()
+    assert (mnist.model, mnist.epochs, mnist.learning_rate) == ("binarynet", 3, 1e-3)
+
+
+def test_another_model_gets_the_generic_settings():
+    config = training.TrainConfig(dataset="mnist1d", model="binarynet")
+    assert (config.epochs, config.learning_rate) == (3, 1e-3)
+    assert "generic" in config.from_recipe["source"]
+
+
+def test_the_run_records_the_recipe(tmp_path):
+    config = training.TrainConfig(epochs=1, max_samples=64, seed=2)
+    training.train(config, tmp_path / "run", verbose=0)
+    saved = json.loads((tmp_path / "run" / "metrics.json").read_text())
+    assert saved["config"]["learning_rate"] == 1e-3
+    assert saved["recipe"]["fields"] == ["model", "batch_size", "learning_rate"]
+    assert training.TrainConfig(**saved["config"]) == config

@@ -32,7 +32,7 @@ from typing import Any
 
 import keras_tuner
 
-from keras_bnn_af import af, data, models, plots
+from keras_bnn_af import af, data, models, plots, recipes
 from keras_bnn_af.quantizers import GAAF
 from keras_bnn_af.searchers.af_search import (
     AF_VALUE,
@@ -51,8 +51,8 @@ PROJECT = "search"
 CONFIG_FILE = "search_config.json"
 RESULTS_FILE = "results.json"
 OBJECTIVE = keras_tuner.Objective("val_accuracy", "max")
-#: Default proxy model and epochs per candidate for each offline dataset.
-_DEFAULTS = {"mnist1d": ("conv1d", 10), "mnist": ("binarynet", 1)}
+#: Epochs per candidate for each offline dataset (its proxy model: `recipes`).
+_EPOCHS = {"mnist1d": 10, "mnist": 1}
 
 
 @dataclass
@@ -62,7 +62,7 @@ class SearchConfig:
     # Attributes
         space: `"gaaf"` (GAAF genomes) or `"tree"` (PANGAEA-style AF trees).
         dataset: a name `keras_bnn_af.data.load` accepts.
-        model: the proxy network; None: conv1d for mnist1d, else binarynet.
+        model: the proxy network; None: the dataset's (`recipes.default_model`).
         max_trials: trials in all (a resumed search may raise it); candidates
             skipped as non-viable do not count.
         genetic: the GA settings (`GeneticConfig`; adaptive population and
@@ -98,9 +98,8 @@ class SearchConfig:
                 f"{', '.join(map(repr, SPACES))}. Pass --space gaaf or --space tree."
             )
         data.check_name(self.dataset)
-        default_model, default_epochs = _DEFAULTS.get(self.dataset, ("binarynet", 1))
-        self.model = self.model or default_model
-        self.epochs = self.epochs or default_epochs
+        self.model = self.model or recipes.default_model(self.dataset)
+        self.epochs = self.epochs or _EPOCHS.get(self.dataset, 1)
         models.check_name(self.model)
         if isinstance(self.genetic, dict):
             self.genetic = GeneticConfig.from_json(self.genetic)
