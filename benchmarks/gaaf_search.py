@@ -1,14 +1,19 @@
 """GAAF activation search: oracles compared, and the found AFs retrained.
 
     python benchmarks/gaaf_search.py oracles [--seeds 0 1 2 3 4] [--budget 20]
+        [--oracles genetic random random_filtered bayesian]
     python benchmarks/gaaf_search.py retrain SEARCH_DIR [SEARCH_DIR ...] [--top 3]
 
 `oracles` runs the GAAF search (`GAAFHyperModel`, conv1d on MNIST-1D, fitness =
-best validation accuracy) with `GeneticSearch`, keras-tuner's `RandomSearch` and
-`BayesianOptimization` at the same trial budget, once per seed, and reports the
+best validation accuracy) at the same trial budget, once per seed, with
+`GeneticSearch` (library defaults: adaptive population and mutation, and
+non-viable AFs skipped untrained), keras-tuner's `RandomSearch` (trains every
+draw), `random_filtered` (random draws with the same viability filter: a
+`GeneticOracle` whose population is the whole budget, so every trial is a random
+genome) and optionally keras-tuner's `BayesianOptimization`. It reports the
 trials each needs to reach RandomSearch's final best of that seed (the budget + 1
-when it never does), as a share of the budget. Writes
-benchmarks/results/gaaf_search_oracles.json.
+when it never does), as a share of the budget, and the final best paired with
+RandomSearch's. Writes benchmarks/results/gaaf_search_oracles.json.
 
 `retrain` takes folders written by `keras-bnn-af search`, retrains the `--top`
 distinct AFs of each with several seeds, next to `ste_sign` and GAAF `sin(x)`,
@@ -53,9 +58,10 @@ def oracles(args) -> dict:
     runs = []
     for seed in args.seeds:
         curves = {}
-        for name in ("random", "genetic", "bayesian"):
+        skipped = {}
+        for name in args.oracles:
             start = time.perf_counter()
-            scores = _search_scores(name, seed, splits, args)
+            scores, skipped[name] = _search_scores(name, seed, splits, args)
             curves[name] = _best_so_far(scores)
             print(
                 f"seed {seed} {name}: best {curves[name][-1]:.4f} "
@@ -67,6 +73,7 @@ def oracles(args) -> dict:
             {
                 "seed": seed,
                 "best_so_far": curves,
+                "skipped": skipped,
                 "trials_to_random_best": {
                     name: _first_reaching(curve, target, args.budget)
                     for name, curve in curves.items()
@@ -76,7 +83,8 @@ def oracles(args) -> dict:
     return {"settings": vars(args) | {"command": None}, "runs": runs}
 
 
-def _search_scores(name: str, seed: int, splits, args) -> list[float]:
+def _search_scores(name: str, seed: int, splits, args) -> tuple[list[float], int]:
+    """Every trial's score in start order, and the candidates skipped untrained."""
     keras.utils.set_random_seed(seed)
     hypermodel = GAAFHyperModel(
         model="conv1d",
@@ -95,8 +103,13 @@ def _search_scores(name: str, seed: int, splits, args) -> list[float]:
     }
     with tempfile.TemporaryDirectory() as folder:
         if name == "genetic":
+            settings = (
+                {} if args.population is None else {"population_size": args.population}
+            )
+            tuner = GeneticSearch(hypermodel, directory=folder, **settings, **common)
+        elif name == "random_filtered":
             tuner = GeneticSearch(
-                hypermodel, population_size=args.population, directory=folder, **common
+                hypermodel, population_size=args.budget, directory=folder, **common
             )
         elif name == "random":
             tuner = kt.RandomSearch(hypermodel, directory=folder, **common)
@@ -105,7 +118,8 @@ def _search_scores(name: str, seed: int, splits, args) -> list[float]:
         tuner.search(splits.train, validation_data=splits.validation, verbose=0)
         order = {t: i for i, t in enumerate(tuner.oracle.start_order)}
         trials = sorted(tuner.oracle.trials.values(), key=lambda t: order[t.trial_id])
-        return [t.score if t.score is not None else 0.0 for t in trials]
+        skipped = len(getattr(tuner.oracle, "skipped", []))
+        return [t.score if t.score is not None else 0.0 for t in trials], skipped
 
 
 def _best_so_far(scores: list[float]) -> list[float]:
@@ -173,7 +187,7 @@ def _search_summary(result: dict) -> dict:
         "trials": len(result["trials"]),
         "completed": result["completed"],
         "failed": result["failed"],
-        "population": config["population_size"],
+        "population": config.get("genetic", config).get("population_size"),
         "epochs": config["epochs"],
         "model": config["model"],
         "learning_rate": config["learning_rate"],
@@ -199,28 +213,39 @@ def _oracle_lines(result: dict) -> list[str]:
     settings, runs = result["settings"], result["runs"]
     budget = settings["budget"]
     lines = [
-        "## GeneticSearch vs RandomSearch vs BayesianOptimization",
+        "## GeneticSearch vs RandomSearch on the GAAF space",
         "",
-        "Generated by `python benchmarks/gaaf_search.py oracles`: the GAAF genome "
+        f"Generated by `{settings['command']}`: the GAAF genome "
         f"space on MNIST-1D (conv1d, {settings['epochs']} epochs per candidate, "
         f"{settings['max_samples']} examples per split), {budget} trials per "
-        f"search, GeneticSearch population {settings['population']}, seeds "
-        f"{settings['seeds']}. Trials to reach RandomSearch's final best of the "
-        f"same seed ({budget + 1} = never), as a share of the budget.",
+        f"search, GeneticSearch population {settings['population'] or 'adaptive'}, "
+        f"seeds {settings['seeds']}. `genetic` and `random_filtered` skip AFs whose "
+        "sign is (nearly) constant on normalized inputs before training them "
+        "(`keras_bnn_af.af.viability_problem`); skipped candidates cost no trial. "
+        f"Trials to reach RandomSearch's final best of the same seed ({budget + 1} "
+        "= never), as a share of the budget; 'final - random' is paired per seed "
+        "(mean ± standard error).",
         "",
         "| oracle | median trials to RandomSearch's best | share of budget "
-        "| seeds reaching it | final best (mean ± std) |",
-        "|---|---:|---:|---:|---|",
+        "| seeds reaching it | final best (mean ± std) | final - random "
+        "| skipped per search |",
+        "|---|---:|---:|---:|---|---|---:|",
     ]
-    for name in ("genetic", "random", "bayesian"):
+    randoms = [run["best_so_far"]["random"][-1] for run in runs]
+    for name in runs[0]["best_so_far"]:
         needed = [run["trials_to_random_best"][name] for run in runs]
         finals = [run["best_so_far"][name][-1] for run in runs]
+        gains = [f - r for f, r in zip(finals, randoms, strict=True)]
+        skipped = [run.get("skipped", {}).get(name, 0) for run in runs]
         reached = sum(n <= budget for n in needed)
         std = statistics.stdev(finals) if len(finals) > 1 else 0.0
+        error = statistics.stdev(gains) / len(gains) ** 0.5 if len(gains) > 1 else 0.0
         lines.append(
             f"| {name} | {statistics.median(needed):g} "
             f"| {statistics.median(needed) / budget:.0%} | {reached}/{len(runs)} "
-            f"| {statistics.mean(finals):.4f} ± {std:.4f} |"
+            f"| {statistics.mean(finals):.4f} ± {std:.4f} "
+            f"| {statistics.mean(gains):+.4f} ± {error:.4f} "
+            f"| {statistics.mean(skipped):.1f} |"
         )
     return lines + [""]
 
@@ -263,7 +288,15 @@ def main(argv=None) -> int:
     compare = commands.add_parser("oracles")
     compare.add_argument("--seeds", type=int, nargs="+", default=[0, 1, 2, 3, 4])
     compare.add_argument("--budget", type=int, default=20)
-    compare.add_argument("--population", type=int, default=6)
+    compare.add_argument(
+        "--population", type=int, default=None, help="default: adaptive"
+    )
+    compare.add_argument(
+        "--oracles",
+        nargs="+",
+        choices=["genetic", "random", "random_filtered", "bayesian"],
+        default=["random", "genetic", "random_filtered"],
+    )
     compare.add_argument("--epochs", type=int, default=3)
     compare.add_argument("--max-samples", type=int, default=1200)
     again = commands.add_parser("retrain")
@@ -272,6 +305,11 @@ def main(argv=None) -> int:
     again.add_argument("--seeds", type=int, nargs="+", default=[0, 1, 2])
     commands.add_parser("docs")
     args = parser.parse_args(argv)
+    if args.command == "oracles" and "random" not in args.oracles:
+        parser.error(
+            f"--oracles {' '.join(args.oracles)} lacks 'random', whose final best is "
+            "every other oracle's target; add random"
+        )
     RESULTS.mkdir(exist_ok=True)
     if args.command != "docs":
         result = oracles(args) if args.command == "oracles" else retrain(args)

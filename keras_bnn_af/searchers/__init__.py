@@ -38,7 +38,15 @@ _LAZY = {
     "SearchConfig": (_JOB, "SearchConfig"),
     "run_search": (_JOB, "run_search"),
 }
-_SUBMODULES = ("af_search", "af_tree", "genetic", "genetic_config", "job", "operators")
+_SUBMODULES = (
+    "af_search",
+    "af_tree",
+    "genetic",
+    "genetic_config",
+    "job",
+    "operators",
+    "values",
+)
 
 __all__ = [
     "GAAFHyperModel",

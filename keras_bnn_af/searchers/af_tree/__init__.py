@@ -91,11 +91,11 @@ Trees travel as canonical formula strings (`canonical`); every result satisfies
         Genetic Algorithm](https://arxiv.org/abs/2206.03291)
 """
 
+from keras_bnn_af.searchers.af_tree.crossover import crossover, to_catalog_entry
 from keras_bnn_af.searchers.af_tree.mutations import (
     MUTATIONS,
     add_parameter,
     change_node,
-    crossover,
     insert_node,
     move_parameter,
     mutate,
@@ -103,7 +103,6 @@ from keras_bnn_af.searchers.af_tree.mutations import (
     regenerate,
     remove_node,
     remove_parameter,
-    to_catalog_entry,
 )
 from keras_bnn_af.searchers.af_tree.space import (
     DEFAULT_BINARY,

@@ -347,3 +347,9 @@ def _grid_values(tree: Node) -> np.ndarray:
     values = af.evaluate_numpy(tree, _GRID)
     values.setflags(write=False)
     return values
+
+
+def _shuffled(rng: random.Random, items: Iterable) -> list:
+    items = list(items)
+    rng.shuffle(items)
+    return items
