@@ -21,7 +21,6 @@ it.
 from __future__ import annotations
 
 import dataclasses
-import difflib
 import json
 import os
 import re
@@ -30,6 +29,7 @@ from dataclasses import dataclass
 from importlib import resources
 from pathlib import Path
 
+from keras_bnn_af._errors import did_you_mean
 from keras_bnn_af._files import write_atomic
 from keras_bnn_af.af.genomes import from_genome
 from keras_bnn_af.af.syntax import parse, to_formula
@@ -170,8 +170,7 @@ class Catalog:
         """
         entries = self.entries()
         if name not in entries:
-            close = difflib.get_close_matches(str(name), entries, n=1)
-            hint = f" Did you mean {close[0]!r}?" if close else ""
+            hint = did_you_mean(name, entries)
             raise ValueError(
                 f"No activation function named {name!r} in the catalog. Expected one "
                 f"of {', '.join(sorted(entries))}.{hint} Add your own with `add`."

@@ -13,12 +13,12 @@ expected there.
 
 from __future__ import annotations
 
-import difflib
 import math
 import re
 from collections.abc import Mapping
 from typing import NamedTuple
 
+from keras_bnn_af._errors import did_you_mean
 from keras_bnn_af.af.tree import FUNCTIONS, Binary, Const, Node, Param, Unary, Var
 
 __all__ = ["SLUG", "parse", "parse_slug", "to_formula"]
@@ -216,9 +216,7 @@ class _Parser:
 
     def _unknown_name(self, name: str) -> str:
         known = [*self.variables, *FUNCTIONS]
-        close = difflib.get_close_matches(name, known, n=1)
-        hint = f" (did you mean {close[0]!r}?)" if close else ""
-        return f"unknown name {name!r}{hint}"
+        return f"unknown name {name!r}{did_you_mean(name, known, inline=True)}"
 
     def call(self, name: _Token) -> Node:
         arity = FUNCTIONS[name.text]
@@ -376,6 +374,5 @@ class _SlugParser:
             return Binary(word.text, self.unary(), self.unary())
         if word.text in (*_SLUG_INFIX, *_SLUG_POSTFIX):
             raise self.error(f"the operator {word.text!r} needs an operand before it")
-        close = difflib.get_close_matches(word.text, [*FUNCTIONS, *_SLUG_INFIX], n=1)
-        hint = f" (did you mean {close[0]!r}?)" if close else ""
+        hint = did_you_mean(word.text, [*FUNCTIONS, *_SLUG_INFIX], inline=True)
         raise self.error(f"unknown word {word.text!r}{hint}")

@@ -25,7 +25,6 @@ given whole (`config=`) or field by field as keywords.
 from __future__ import annotations
 
 import copy
-import difflib
 import math
 import random
 import time
@@ -36,6 +35,7 @@ from typing import Any
 import keras_tuner
 from keras_tuner.engine.trial import TrialStatus
 
+from keras_bnn_af._errors import did_you_mean
 from keras_bnn_af.searchers import operators
 from keras_bnn_af.searchers.genetic_config import (
     CROSSOVER_TYPES,
@@ -88,8 +88,9 @@ class GeneticOracle(keras_tuner.Oracle):
     No genome is proposed twice: a proposal equal to a tried or running genome
     (keras-tuner's `_tried_so_far` hashes) is redrawn, and so is a proposal the
     `candidate_filter` rejects (it is recorded in `skipped`, costs no trial
-    and is never proposed again) and a crossover or mutation that finds no
-    valid child (`operators.OperatorError`). After `MAX_ATTEMPTS` proposals
+    and is never proposed again). A crossover or mutation that finds no valid
+    result (`operators.OperatorError`) leaves the genome as it was: a copy of
+    the first parent, or a duplicate that is redrawn. After `MAX_ATTEMPTS` proposals
     the oracle falls back to a random genome, and stops (`"STOPPED"`) when none
     is new either: the space is (practically) exhausted.
 
@@ -346,13 +347,10 @@ class GeneticOracle(keras_tuner.Oracle):
             first, second = self._select_parents(scheme, ranked)
             crossed = self._rng.random() < config.crossover_rate
             values = self.trials[first].hyperparameters.values
-            try:
-                if crossed:
-                    other = self.trials[second].hyperparameters.values
-                    values = self._crossover_values(values, other, order)
-                values = self._mutate_values(values)
-            except operators.OperatorError:
-                continue  # no valid child of these parents: draw again
+            if crossed:
+                other = self.trials[second].hyperparameters.values
+                values = _or_unchanged(self._crossover_values, values, other, order)
+            values = _or_unchanged(self._mutate_values, values)
             if self._acceptable(values):
                 self._children += 1
                 return values, {
@@ -537,12 +535,25 @@ class GeneticSearch(keras_tuner.Tuner):
         return GeneticOracle(**arguments)
 
 
+def _or_unchanged(operator, values: dict, *arguments) -> dict:
+    """`operator(values, *arguments)`, or `values` if it finds no valid result.
+
+    Crossover and mutation fail the same way (`operators.OperatorError`): the
+    genome goes on unchanged, so a failed crossover leaves a copy of the first
+    parent to mutate, and a failed mutation leaves a duplicate, which the
+    oracle rejects and draws again.
+    """
+    try:
+        return operator(values, *arguments)
+    except operators.OperatorError:
+        return values
+
+
 def _check_keywords(settings: dict[str, Any], caller: str) -> None:
     unknown = [name for name in settings if name not in GeneticConfig.field_names()]
     if unknown:
         known = GeneticConfig.field_names()
-        close = difflib.get_close_matches(unknown[0], known, n=1)
-        hint = f" Did you mean {close[0]!r}?" if close else ""
+        hint = did_you_mean(unknown[0], known)
         raise ValueError(
             f"{caller} got unknown keyword argument(s) {unknown}; expected the "
             f"oracle's own arguments or GeneticConfig fields {list(known)}.{hint} "

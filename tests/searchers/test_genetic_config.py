@@ -54,7 +54,8 @@ def drive(oracle, score, trials) -> list[dict]:
 def test_defaults_leave_population_and_mutation_adaptive():
     config = GeneticConfig()
     assert config.adaptive_fields == ("population_size", "mutation_genes")
-    assert config.selection == "per_generation" and config.crossover == "single_point"
+    assert config.selection == "tournament" and config.tournament_size == 5
+    assert config.crossover == "single_point" and config.crossover_rate == 0.9
     assert SELECTION_POLICIES[0] == "per_generation" and "uniform" in CROSSOVER_TYPES
 
 
@@ -191,7 +192,7 @@ class FailingMutationOracle(GeneticOracle):
         return super()._mutate_values(values)
 
 
-def test_an_operator_that_finds_no_child_makes_the_oracle_draw_again(tmp_path):
+def test_a_failed_mutation_is_a_duplicate_that_is_drawn_again(tmp_path):
     oracle = FailingMutationOracle(
         objective=MAXIMIZE,
         max_trials=20,
@@ -205,3 +206,34 @@ def test_an_operator_that_finds_no_child_makes_the_oracle_draw_again(tmp_path):
     assert len(proposed) == 20
     origins = [record["origin"] for record in oracle.lineage.values()]
     assert origins.count("child") == 16
+
+
+class FailingCrossoverOracle(GeneticOracle):
+    """No two parents ever have a valid crossover."""
+
+    def _crossover_values(self, a, b, order):
+        raise operators.OperatorError("no valid crossover")
+
+
+def test_a_failed_crossover_leaves_the_first_parent_to_mutate(tmp_path):
+    oracle = FailingCrossoverOracle(
+        objective=MAXIMIZE,
+        max_trials=16,
+        seed=0,
+        population_size=4,
+        crossover_rate=1.0,
+        hyperparameters=gaaf_like_space(),
+    )
+    oracle.verbose = 0
+    oracle._set_project_dir(str(tmp_path), "p")
+    proposed = drive(oracle, lambda v: v["a"], 16)
+    children = [
+        (values, record)
+        for values, record in zip(proposed, oracle.lineage.values(), strict=True)
+        if record["origin"] == "child"
+    ]
+    assert len(children) == 12
+    for values, record in children:
+        parent = oracle.trials[record["parents"][0]].hyperparameters.values
+        differing = [name for name in values if values[name] != parent[name]]
+        assert len(differing) == 1  # a copy of the first parent, one gene mutated

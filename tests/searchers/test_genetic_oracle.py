@@ -367,7 +367,7 @@ def test_the_state_is_json_and_holds_the_generator_and_settings(tmp_path):
         "crossover": "single_point",
         "crossover_rate": 0.9,
         "mutation_genes": [1, 2],  # adaptive: 9 mutable genes / 6, rounded
-        "tournament_size": 3,
+        "tournament_size": 5,
     }
     assert genetic["skipped"] == []
     assert genetic["children"] == 3
@@ -381,7 +381,7 @@ def test_resuming_with_other_settings_warns_and_keeps_the_saved_ones(tmp_path):
     with pytest.warns(UserWarning, match="population_size=6 \\(saved 4\\)"):
         resumed.reload()
     assert resumed.config.population_size == 4
-    assert resumed.config.selection == "per_generation"
+    assert resumed.config.selection == "tournament"
 
 
 # --- errors --------------------------------------------------------------------

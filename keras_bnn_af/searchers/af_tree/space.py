@@ -7,7 +7,6 @@ See `keras_bnn_af.searchers.af_tree` for the rules; this module holds
 
 from __future__ import annotations
 
-import difflib
 import functools
 import random
 from collections.abc import Callable, Iterable, Sequence
@@ -16,6 +15,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from keras_bnn_af import af
+from keras_bnn_af._errors import did_you_mean
 from keras_bnn_af.af.tree import Binary, Node, Unary, Var, children, with_children
 from keras_bnn_af.searchers.operators import OperatorError
 
@@ -172,8 +172,7 @@ def _why_unknown(name, kind: str, allowed: tuple[str, ...]) -> str:
         )
     if isinstance(name, str) and name in _allowed(other):
         return f"{name!r} is a {other} operator (pass it in {other}=)"
-    close = difflib.get_close_matches(str(name), allowed, n=1)
-    return f"{name!r}" + (f" (did you mean {close[0]!r}?)" if close else "")
+    return f"{name!r}{did_you_mean(name, allowed, inline=True)}"
 
 
 def _check_limit(name: str, value, least: int, why: str) -> None:
