@@ -5,6 +5,12 @@ keras-bnn-af demo                      # the main job, offline MNIST
 keras-bnn-af train --dataset mnist --model binarynet --epochs 3 --out runs/a
 keras-bnn-af list                      # datasets, models and binarizers
 ```
+
+Every command hides TensorFlow's logs (`keras_bnn_af._quiet`) unless `--verbose`
+is given, and shows the progress of its long steps. Output folders (`train`,
+`demo`, `search --out`) are created with their missing parents; output files
+(`plot --out`, `bench --json`, `export --out`, `export --report`) go into an
+existing folder. Both are checked before any work.
 """
 
 import argparse
@@ -12,6 +18,14 @@ import json
 import sys
 from datetime import datetime
 from pathlib import Path
+
+from keras_bnn_af import _quiet
+from keras_bnn_af._files import check_output_file
+
+VERBOSE_HELP = (
+    "show TensorFlow's logs and warnings (hidden by default; a TF_CPP_MIN_LOG_LEVEL "
+    "you set is kept)"
+)
 
 
 def positive_int(text: str) -> int:
@@ -58,8 +72,12 @@ def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="keras-bnn-af",
         description="Binary neural networks on Larq: train, search, export, benchmark.",
+        epilog="Output folders (train, demo, search --out) are created with their "
+        "missing parents; output files (plot --out, bench --json, export --out and "
+        "--report) must go into an existing folder.",
     )
     parser.add_argument("--version", action="version", version=__version__)
+    parser.add_argument("--verbose", action="store_true", help=VERBOSE_HELP)
     commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
 
     from keras_bnn_af import recipes
@@ -99,7 +117,9 @@ def build_parser() -> argparse.ArgumentParser:
         )
     train.add_argument("--optimizer", choices=["adam", "bop"], default="adam")
     _add_run_options(
-        train, out_help="run folder (default: runs/<dataset>-<model>-<time>)"
+        train,
+        out_help="run folder, created with missing parents (default: "
+        "runs/<dataset>-<model>-<time>)",
     )
     train.set_defaults(handler=_train)
 
@@ -109,7 +129,11 @@ def build_parser() -> argparse.ArgumentParser:
     demo.add_argument(
         "--epochs", type=positive_int, default=None, help="training epochs (default: 5)"
     )
-    _add_run_options(demo, out_help="report folder (default: demo_runs/<time>)")
+    _add_run_options(
+        demo,
+        out_help="report folder, created with missing parents (default: "
+        "demo_runs/<time>)",
+    )
     demo.set_defaults(handler=_demo)
 
     plot = commands.add_parser(
@@ -118,7 +142,12 @@ def build_parser() -> argparse.ArgumentParser:
     plot.add_argument(
         "binarizer", type=binarizer_spec, help="e.g. gaaf:sin_x, rsign, ste_sign"
     )
-    plot.add_argument("--out", type=Path, required=True, help="PNG file to write")
+    plot.add_argument(
+        "--out",
+        type=Path,
+        required=True,
+        help="PNG file to write, in an existing folder",
+    )
     plot.add_argument(
         "--range",
         type=float,
@@ -165,7 +194,12 @@ def build_parser() -> argparse.ArgumentParser:
         default=None,
         help="cap every split at this many examples (quick runs)",
     )
-    search.add_argument("--out", type=Path, required=True, help="search folder")
+    search.add_argument(
+        "--out",
+        type=Path,
+        required=True,
+        help="search folder (created with missing parents)",
+    )
     search.add_argument(
         "--resume",
         action="store_true",
@@ -182,7 +216,12 @@ def build_parser() -> argparse.ArgumentParser:
         metavar="MODEL",
         help="a run folder from `keras-bnn-af train`, a .h5 file or a SavedModel",
     )
-    export.add_argument("--out", type=Path, required=True, help=".tflite file to write")
+    export.add_argument(
+        "--out",
+        type=Path,
+        required=True,
+        help=".tflite file to write, in an existing folder",
+    )
     export.add_argument(
         "--verify-dataset",
         default=None,
@@ -195,7 +234,12 @@ def build_parser() -> argparse.ArgumentParser:
         default=None,
         help="number of verification samples (default: 256)",
     )
-    export.add_argument("--report", type=Path, default=None, help="JSON report file")
+    export.add_argument(
+        "--report",
+        type=Path,
+        default=None,
+        help="JSON report file to write, in an existing folder",
+    )
     export.add_argument(
         "--strict",
         action="store_true",
@@ -233,12 +277,24 @@ def build_parser() -> argparse.ArgumentParser:
         help="auto (time each configuration, keep the fastest) or one of "
         "lce_default, indirect_bgemm, xnnpack, indirect_bgemm+xnnpack",
     )
-    bench.add_argument("--json", type=Path, default=None, help="write results here")
+    bench.add_argument(
+        "--json",
+        type=Path,
+        default=None,
+        help="JSON file to write the results to, in an existing folder",
+    )
     bench.add_argument("--overwrite", action="store_true", help="replace --json")
     bench.set_defaults(handler=_bench)
 
     listing = commands.add_parser("list", help="list datasets, models and binarizers")
     listing.set_defaults(handler=_list)
+    for command in commands.choices.values():  # `keras-bnn-af demo --verbose` too
+        command.add_argument(
+            "--verbose",
+            action="store_true",
+            default=argparse.SUPPRESS,
+            help=VERBOSE_HELP,
+        )
     return parser
 
 
@@ -258,8 +314,12 @@ def _add_run_options(parser: argparse.ArgumentParser, *, out_help: str) -> None:
     )
 
 
-def _refuse_existing(path: Path | None, option: str, *, overwrite: bool) -> None:
-    if path is not None and path.exists() and not overwrite:
+def _check_output_file(path: Path | None, option: str, *, overwrite: bool) -> None:
+    """Refuses, before any work, a file `option` cannot write or must not replace."""
+    if path is None:
+        return
+    check_output_file(path, option)
+    if path.exists() and not overwrite:
         raise FileExistsError(
             f"{str(path)!r} already exists. Pass another {option} file, or "
             "--overwrite to replace it."
@@ -269,10 +329,11 @@ def _refuse_existing(path: Path | None, option: str, *, overwrite: bool) -> None
 def main(argv: list[str] | None = None) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)
-    try:
-        return args.handler(args)
-    except (ValueError, FileExistsError) as error:
-        parser.exit(2, f"keras-bnn-af {args.command}: error: {error}\n")
+    with _quiet.quieted(enabled=not args.verbose):
+        try:
+            return args.handler(args)
+        except (ValueError, FileExistsError) as error:
+            parser.exit(2, f"keras-bnn-af {args.command}: error: {error}\n")
     return 1  # unreachable: parser.exit raises SystemExit
 
 
@@ -301,7 +362,7 @@ def _train(args: argparse.Namespace) -> int:
             else ""
         )
     )
-    result = training.train(config, out, overwrite=args.overwrite)
+    result = training.train(config, out, overwrite=args.overwrite, progress=True)
     metrics = result.metrics
     print(
         f"test accuracy {metrics['test_accuracy']:.4f}, validation accuracy "
@@ -320,6 +381,7 @@ def _demo(args: argparse.Namespace) -> int:
         max_samples=args.max_samples,
         seed=args.seed,
         overwrite=args.overwrite,
+        progress=True,
     )
     accuracy = run.results["train"].metrics["test_accuracy"]
     export = run.results["export"]
@@ -333,9 +395,9 @@ def _demo(args: argparse.Namespace) -> int:
 
 
 def _plot(args: argparse.Namespace) -> int:
+    _check_output_file(args.out, "--out", overwrite=args.overwrite)
     from keras_bnn_af import plots
 
-    _refuse_existing(args.out, "--out", overwrite=args.overwrite)
     low, high = args.range
     if not low < high:
         raise ValueError(
@@ -364,7 +426,7 @@ def _search(args: argparse.Namespace) -> int:
         max_samples=args.max_samples,
         units=args.units,
     )
-    result = run_search(config, args.out, resume=args.resume)
+    result = run_search(config, args.out, resume=args.resume, progress=True)
     print((args.out / "leaderboard.md").read_text(), end="")
     print(
         f"{result.completed} trials completed, {result.failed} failed, "
@@ -375,9 +437,10 @@ def _search(args: argparse.Namespace) -> int:
 
 
 def _export(args: argparse.Namespace) -> int:
+    _check_output_file(args.out, "--out", overwrite=args.overwrite)
+    _check_output_file(args.report, "--report", overwrite=args.overwrite)
     from keras_bnn_af import benchmarks, converters, runs
 
-    _refuse_existing(args.report, "--report", overwrite=args.overwrite)
     model = runs.load_trained_model(args.model)
     dataset = args.verify_dataset or runs.run_dataset(args.model)
     options = (
@@ -392,6 +455,7 @@ def _export(args: argparse.Namespace) -> int:
         overwrite=args.overwrite,
         fold=not args.no_fold,
         latency=benchmarks.median_latencies if args.latency else None,
+        progress=True,
         **options,
     )
     if args.report:
@@ -403,9 +467,13 @@ def _export(args: argparse.Namespace) -> int:
 def _bench(args: argparse.Namespace) -> int:
     from keras_bnn_af.benchmarks import benchmark_tflite
 
-    _refuse_existing(args.json, "--json", overwrite=args.overwrite)
+    _check_output_file(args.json, "--json", overwrite=args.overwrite)
     result = benchmark_tflite(
-        args.tflite, threads=args.threads, runs=args.runs, kernel=args.kernel
+        args.tflite,
+        threads=args.threads,
+        runs=args.runs,
+        kernel=args.kernel,
+        progress=True,
     )
     for kernel, median in result.candidates_median_ms.items():
         print(f"  {kernel:<24} {median:9.3f} ms (trial median)")

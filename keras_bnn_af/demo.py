@@ -4,7 +4,9 @@ and benchmark it, and write a report folder.
 The demo is a list of steps. Each step reads what earlier steps left in the
 shared `DemoRun`, may write files into the report folder, and returns one
 markdown section of `report.md`; new stages of the workflow are further steps
-appended to `STEPS`.
+appended to `STEPS`. With `progress=True` (the `keras-bnn-af demo` command)
+each step is announced by the first line of its docstring as it starts, and
+the long ones (training, verification, kernel choice) report their progress.
 """
 
 import time
@@ -33,6 +35,7 @@ class DemoRun:
     out_dir: Path
     config: training.TrainConfig
     overwrite: bool = False
+    progress: bool = False
     results: dict[str, Any] = field(default_factory=dict)
 
 
@@ -53,7 +56,10 @@ def default_out_dir() -> Path:
 
 
 def train_step(run: DemoRun) -> Section:
-    result = training.train(run.config, run.out_dir, overwrite=run.overwrite)
+    """Training the BNN on the training split."""
+    result = training.train(
+        run.config, run.out_dir, overwrite=run.overwrite, progress=run.progress
+    )
     run.results["train"] = result
     metrics = result.metrics
     rows = [
@@ -73,6 +79,7 @@ def train_step(run: DemoRun) -> Section:
 
 
 def evaluate_step(run: DemoRun) -> Section:
+    """Evaluating it on the test split."""
     model = run.results["train"].model
     arrays = data.load_arrays(run.config.dataset)
     count = run.config.max_samples or len(arrays.y_test)
@@ -96,6 +103,7 @@ def evaluate_step(run: DemoRun) -> Section:
 
 
 def export_step(run: DemoRun) -> Section:
+    """Exporting it to LCE and verifying the file against Keras."""
     model = run.results["train"].model
     report = converters.export_lce(
         model,
@@ -103,6 +111,7 @@ def export_step(run: DemoRun) -> Section:
         verify_with=run.config.dataset,
         num_samples=run.config.max_samples or EXPORT_SAMPLES,
         overwrite=run.overwrite,
+        progress=run.progress,
     )
     run.results["export"] = report
     converters.write_report(report, run.out_dir / EXPORT_REPORT_FILE)
@@ -117,11 +126,14 @@ def export_step(run: DemoRun) -> Section:
 
 
 def benchmark_step(run: DemoRun) -> Section:
-    binary = benchmarks.benchmark_tflite(run.out_dir / TFLITE_FILE)
+    """Timing the file and its float32 twin on this host."""
+    binary = benchmarks.benchmark_tflite(
+        run.out_dir / TFLITE_FILE, progress=run.progress
+    )
     twin = converters.convert_float32(
         converters.float32_twin(run.results["train"].model)
     )
-    float32 = benchmarks.benchmark_tflite(twin)
+    float32 = benchmarks.benchmark_tflite(twin, progress=run.progress)
     run.results["benchmark"] = {"binary": binary, "float32": float32}
     rows = [
         ("LCE binary", binary.kernel, binary.median_ms, binary.p90_ms),
@@ -153,16 +165,26 @@ def run_demo(
     seed: int = 0,
     overwrite: bool = False,
     steps: list[Step] | None = None,
+    progress: bool = False,
 ) -> DemoRun:
-    """Runs every step on offline MNIST and writes `report.md` into `out_dir`."""
+    """Runs every step on offline MNIST and writes `report.md` into `out_dir`.
+
+    `out_dir` is created with its missing parents. `progress` announces each
+    step on stdout and shows the progress of the long ones; silent by default.
+    """
     config = training.TrainConfig(
         dataset="mnist", epochs=epochs, max_samples=max_samples, seed=seed
     )
     out = Path(out_dir) if out_dir is not None else default_out_dir()
     runs.check_output_dir(out, overwrite=overwrite)
-    run = DemoRun(out_dir=out, config=config, overwrite=overwrite)
+    run = DemoRun(out_dir=out, config=config, overwrite=overwrite, progress=progress)
     start = time.perf_counter()
-    sections = [step(run) for step in (STEPS if steps is None else steps)]
+    steps = STEPS if steps is None else steps
+    sections = []
+    for number, step in enumerate(steps, start=1):
+        if progress:
+            print(f"[{number}/{len(steps)}] {_describe(step)}", flush=True)
+        sections.append(step(run))
     run.results["seconds"] = time.perf_counter() - start
     write_report(run, sections)
     return run
@@ -179,6 +201,12 @@ def write_report(run: DemoRun, sections: list[Section]) -> Path:
     path = run.out_dir / REPORT_FILE
     path.write_text("\n".join(parts))
     return path
+
+
+def _describe(step: Step) -> str:
+    """The first line of the step's docstring, else its name."""
+    lines = (step.__doc__ or "").strip().splitlines()
+    return lines[0] if lines else getattr(step, "__name__", repr(step))
 
 
 def _table(header: tuple, rows: list[tuple]) -> str:

@@ -1,4 +1,8 @@
-"""Figures for training runs and reports (matplotlib, no display needed)."""
+"""Figures for training runs and reports (matplotlib, no display needed).
+
+Every function writes one PNG to `path`, whose folder must exist (checked
+before drawing: a missing folder is a `ValueError` naming the fix).
+"""
 
 from collections.abc import Mapping, Sequence
 from pathlib import Path
@@ -6,6 +10,7 @@ from pathlib import Path
 import matplotlib
 import numpy as np
 
+from keras_bnn_af._files import check_output_file
 from keras_bnn_af._keras import keras, tf
 from keras_bnn_af.quantizers import binarizer_factory
 
@@ -16,6 +21,7 @@ import matplotlib.pyplot as plt  # noqa: E402  (the backend must be chosen first
 
 def plot_history(history: Mapping[str, Sequence[float]], path: str | Path) -> Path:
     """Loss and accuracy per epoch, training against validation, as one PNG."""
+    check_output_file(path)
     figure, (loss_axis, accuracy_axis) = plt.subplots(1, 2, figsize=(9, 3.5))
     epochs = range(1, len(history["loss"]) + 1)
     for axis, metric in ((loss_axis, "loss"), (accuracy_axis, "accuracy")):
@@ -34,6 +40,7 @@ def plot_history(history: Mapping[str, Sequence[float]], path: str | Path) -> Pa
 
 def plot_search_history(scores: Sequence[float], path: str | Path) -> Path:
     """Fitness of each completed trial, in start order, and the best so far."""
+    check_output_file(path)
     figure, axis = plt.subplots(figsize=(6, 3.5))
     trials = np.arange(1, len(scores) + 1)
     if len(scores):
@@ -51,6 +58,7 @@ def plot_search_history(scores: Sequence[float], path: str | Path) -> Path:
 
 def plot_confusion(matrix, path: str | Path, *, title: str = "") -> Path:
     """A confusion matrix (rows: true label, columns: prediction) as a PNG."""
+    check_output_file(path)
     figure, axis = plt.subplots(figsize=(5, 4.5))
     image = axis.imshow(matrix, cmap="Blues")
     for (row, column), count in _cells(matrix):
@@ -92,6 +100,7 @@ def plot_binarizer(
     d output / d x as the binarizer's custom gradient defines it. Values are fed
     as a batch of 1x1x1 maps, so per-channel parameters are those of channel 0.
     """
+    check_output_file(path)
     curves = binarizer_curves(quantizer, x_range=x_range)
     figure, axes = plt.subplots(1, 3, figsize=(11, 3.2), sharex=True)
     panels = ["real-valued function", "binarized output", "pseudo-gradient"]

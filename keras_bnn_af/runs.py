@@ -20,6 +20,7 @@ from typing import Any
 import numpy as np
 
 from keras_bnn_af import data, plots, quantizers  # noqa: F401  (registers binarizers)
+from keras_bnn_af._files import check_output_folder
 from keras_bnn_af._keras import keras
 
 __all__ = [
@@ -43,7 +44,16 @@ class OutputExistsError(FileExistsError):
 
 
 def check_output_dir(out_dir: str | Path, *, overwrite: bool) -> Path:
-    """Refuses an existing `out_dir` unless `overwrite` is True; creates nothing."""
+    """Refuses an existing `out_dir` unless `overwrite` is True; creates nothing.
+
+    A new `out_dir` is created by `write_run`, with its missing parents; a file
+    in the way or an unwritable parent is refused here, before any training.
+
+    # Raises
+        OutputExistsError: `out_dir` exists (or is a file) and `overwrite` is
+            False.
+        ValueError: `out_dir` cannot be created or written.
+    """
     out = Path(out_dir)
     if out.exists() and not out.is_dir():
         raise OutputExistsError(
@@ -57,11 +67,15 @@ def check_output_dir(out_dir: str | Path, *, overwrite: bool) -> Path:
             "and a run would overwrite it. Pass another --out folder, or "
             "--overwrite (overwrite=True) to replace the run files in it."
         )
-    return out
+    return check_output_folder(out, "--out")
 
 
 def write_run(out: Path, model: keras.Model, metrics: dict[str, Any]) -> None:
-    """Writes the model, `metrics.json` and the training curve into `out`."""
+    """Writes the model, `metrics.json` and the training curve into `out`.
+
+    `out` is created with its missing parents.
+    """
+    out = check_output_folder(out, "out")
     out.mkdir(parents=True, exist_ok=True)
     # Architecture and weights only: evaluation and export need no optimizer
     # state, and metrics.json's config says how to train again. Keras calls .h5

@@ -121,21 +121,26 @@ def train(
     out_dir: str | Path | None = None,
     *,
     overwrite: bool = False,
+    progress: bool = False,
     verbose: int | None = None,
 ) -> TrainResult:
     """Trains `config.model` on `config.dataset` and evaluates it on the test split.
 
     # Arguments
         config: what to train.
-        out_dir: folder to write the run to; nothing is written if None.
+        out_dir: folder to write the run to, created with its missing
+            parents; nothing is written if None.
         overwrite: allow `out_dir` to exist already. Only the run's own files
             in it are replaced.
-        verbose: Keras verbosity; defaults to a progress bar on a terminal and
-            one line per epoch otherwise.
+        progress: show Keras's progress: a bar on a terminal, one line per
+            epoch otherwise. Silent by default.
+        verbose: Keras verbosity (0, 1 or 2); overrides `progress`.
 
     # Raises
         OutputExistsError: `out_dir` exists and `overwrite` is False (checked
             before any training).
+        ValueError: `out_dir` cannot be created (a file in the way, an
+            unwritable parent), also checked before any training.
     """
     out = check_output_dir(out_dir, overwrite=overwrite) if out_dir else None
     keras.utils.set_random_seed(config.seed)
@@ -159,7 +164,7 @@ def train(
         metrics=["accuracy"],
     )
     if verbose is None:
-        verbose = 1 if sys.stdout.isatty() else 2
+        verbose = (1 if sys.stdout.isatty() else 2) if progress else 0
     start = time.perf_counter()
     fit = model.fit(
         splits.train,

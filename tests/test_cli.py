@@ -43,6 +43,7 @@ def trained_run(tmp_path_factory):
 def test_train_writes_a_reloadable_run(trained_run):
     out, completed = trained_run
     assert "test accuracy" in completed.stdout
+    assert "8/8 - " in completed.stdout  # Keras's line per epoch: not a terminal
     assert {p.name for p in out.iterdir()} >= {
         "model.h5",
         "metrics.json",
@@ -154,6 +155,15 @@ def test_demo_writes_a_report_and_prints_test_accuracy(tmp_path):
     for image in ["training_curve.png", "confusion_matrix.png"]:
         assert f"]({image})" in report and (out / image).exists()
     assert (out / "model.h5").exists()
+    # The story: each step, the long ones' progress (plain lines, not a terminal),
+    # the results, and none of TensorFlow's chatter.
+    assert "[1/4] Training" in completed.stdout and "[4/4] Timing" in completed.stdout
+    assert "verifying on LCE's interpreter: 512/512" in completed.stderr
+    assert completed.stderr.count("choosing LCE kernels: 4/4") == 2
+    for noise in ["Summary on the non-converted ops", "XNNPACK", "WARNING:"]:
+        assert noise not in completed.stderr
+    lines = (completed.stdout + completed.stderr).splitlines()
+    assert len(lines) <= 15, "\n".join(lines)
 
 
 def test_list_shows_datasets_models_and_binarizers():
@@ -190,6 +200,8 @@ def test_bench_times_a_tflite_file_and_writes_json(tmp_path):
     result = json.loads(out.read_text())
     assert result["kernel"] in completed.stdout and result["median_ms"] > 0
     assert set(result["candidates_median_ms"]) >= {"lce_default", "indirect_bgemm"}
+    assert "choosing LCE kernels: 4/4" in completed.stderr
+    assert "XNNPACK" not in completed.stderr
 
 
 def test_bench_rejects_a_file_that_is_not_tflite(tmp_path):

@@ -22,6 +22,9 @@ from pathlib import Path
 
 import numpy as np
 
+from keras_bnn_af._quiet import native_output_captured
+from keras_bnn_af.progress import track
+
 #: name -> LCE Interpreter options. "lce_default" is what LCE does unasked.
 KERNELS: dict[str, dict[str, bool]] = {
     "lce_default": {},
@@ -80,6 +83,7 @@ def benchmark_tflite(
     kernel: str = "auto",
     trial_runs: int = 5,
     seed: int = 0,
+    progress: bool = False,
 ) -> HostBenchmark:
     """Median and 90th-percentile latency of single-sample inference.
 
@@ -91,6 +95,7 @@ def benchmark_tflite(
         kernel: a name from `KERNELS`, or `"auto"` to time each briefly
             (`trial_runs` inferences) and keep the fastest.
         seed: seed of the random input.
+        progress: report the kernel trials (`keras_bnn_af.progress.track`).
     """
     flatbuffer, name = read_tflite(model)
     _check_positive(threads=threads, runs=runs, trial_runs=trial_runs)
@@ -101,7 +106,7 @@ def benchmark_tflite(
         )
     candidates = {}
     if kernel == "auto":
-        for candidate in KERNELS:
+        for candidate in track(KERNELS, "choosing LCE kernels", enabled=progress):
             times = _time(flatbuffer, candidate, threads, trial_runs, warmup, seed)
             candidates[candidate] = round(statistics.median(times), 3)
         kernel = min(candidates, key=candidates.get)
@@ -190,9 +195,10 @@ def median_latencies(
 def _time(flatbuffer, kernel, threads, runs, warmup, seed) -> list[float]:
     import larq_compute_engine as lce
 
-    interpreter = lce.testing.Interpreter(
-        flatbuffer, num_threads=threads, **KERNELS[kernel]
-    )
+    with native_output_captured():  # TFLite announces XNNPACK at any log level
+        interpreter = lce.testing.Interpreter(
+            flatbuffer, num_threads=threads, **KERNELS[kernel]
+        )
     sample = _sample(interpreter, seed)
     for _ in range(warmup):
         interpreter.predict(sample)

@@ -17,7 +17,6 @@ against the same architecture in float32 (`twins`).
 
 import difflib
 import os
-import tempfile
 import warnings
 from collections.abc import Callable, Iterable, Mapping
 from pathlib import Path
@@ -26,6 +25,7 @@ from typing import Any
 import numpy as np
 
 from keras_bnn_af import macs
+from keras_bnn_af._files import check_output_file
 from keras_bnn_af._keras import keras
 from keras_bnn_af.converters.diagnose import FloatConvError, find_float_convs
 from keras_bnn_af.converters.folding.thresholds import ThresholdFold, fold_thresholds
@@ -72,6 +72,7 @@ def export_lce(
     float32_twin_size: bool = True,
     fold: bool = True,
     latency: Latency | None = None,
+    progress: bool = False,
 ) -> ExportReport:
     r"""Converts `model` with LCE, verifies the result and writes the `.tflite`.
 
@@ -113,7 +114,8 @@ def export_lce(
 
     # Arguments
         model: a built `keras.Model` with one input and one output.
-        path: the `.tflite` file to write. Missing folders are created.
+        path: the `.tflite` file to write, in an existing folder (a missing
+            folder is an error, checked before converting).
         verify_with: the verification samples: None (`num_samples` seeded
             standard-normal inputs shaped for the model), a dataset name
             (`"mnist"`, `"mnist1d"`, `"tfds:<name>"`: the first `num_samples`
@@ -137,14 +139,17 @@ def export_lce(
             (`"model"`) and the same model with `ste_sign` binarizers
             (`"ste_sign twin"`), for `af_latency_ratio` (costs a conversion and
             the timing).
+        progress: report the interpreter's pass over the verification samples
+            (a bar on a terminal, a few lines otherwise; `keras_bnn_af.progress`).
 
     # Returns
         An `ExportReport`.
 
     # Raises
         ValueError: `model` is not a Keras model, an option is not one of its
-            values, `path` cannot be written, or the samples do not fit the
-            model. Checked before converting.
+            values, `path` cannot be written (its folder is missing, is a file
+            or is not writable), or the samples do not fit the model. Checked
+            before converting.
         FileExistsError: `path` exists and `overwrite` is False.
         VerificationError: the interpreter disagrees with Keras and
             `on_mismatch="raise"`. Nothing is written.
@@ -183,7 +188,15 @@ def export_lce(
         size_bytes=len(flatbuffer),
         float32_twin_size_bytes=twin_size,
         threshold_folds=folds,
-        **compare(model, keras_outputs, flatbuffer, inputs, labels, tolerance),
+        **compare(
+            model,
+            keras_outputs,
+            flatbuffer,
+            inputs,
+            labels,
+            tolerance,
+            progress=progress,
+        ),
         **(_latencies(latency, flatbuffer, model) if latency else {}),
     )
     _warn(report, _model_warnings(model) + fold_warnings + twin_warnings)
@@ -365,39 +378,17 @@ def _check_choice(name: str, value: Any, choices: Mapping[str, str]) -> None:
 
 
 def _check_output_path(path: str | os.PathLike, *, overwrite: bool) -> Path:
-    """Refuses an existing file (unless `overwrite`) and a folder it cannot write."""
-    out = Path(path)
-    if out.is_dir():
-        raise ValueError(
-            f"Output path {str(out)!r} is a folder; expected a file name such as "
-            f"{str(out / 'model.tflite')!r}."
-        )
+    """Refuses an existing file (unless `overwrite`) and a path it cannot write."""
+    out = check_output_file(path, "path")
     if out.exists() and not overwrite:
         raise FileExistsError(
             f"{str(out)!r} already exists. Pass another output path, or "
             "overwrite=True (--overwrite) to replace it."
         )
-    folder = out.parent
-    while not folder.exists():
-        folder = folder.parent
-    if not folder.is_dir():
-        raise ValueError(
-            f"Cannot write {str(out)!r}: {str(folder)!r} is a file, not a folder. "
-            "Pass an output path inside a folder."
-        )
-    try:
-        with tempfile.NamedTemporaryFile(dir=folder):
-            pass
-    except OSError as error:
-        raise ValueError(
-            f"Cannot write {str(out)!r}: folder {str(folder)!r} is not writable "
-            f"({error.strerror or error}). Pass an output path in a writable folder."
-        ) from None
     return out
 
 
 def _write(out: Path, flatbuffer: bytes) -> None:
-    out.parent.mkdir(parents=True, exist_ok=True)
     partial = out.with_name(f"{out.name}.{os.getpid()}.partial")
     partial.write_bytes(flatbuffer)
     partial.replace(out)  # atomic: never a half-written model at `out`

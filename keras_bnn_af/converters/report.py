@@ -14,6 +14,7 @@ from dataclasses import dataclass, field, fields
 from pathlib import Path
 from typing import Any
 
+from keras_bnn_af._files import check_output_file
 from keras_bnn_af.converters.diagnose import FloatConv
 from keras_bnn_af.converters.folding.thresholds import ThresholdFold
 from keras_bnn_af.converters.verify import allowed_ties
@@ -312,14 +313,14 @@ def _plain(value: Any) -> Any:
 
 
 def write_report(report: ExportReport, path: str | os.PathLike) -> None:
-    """Writes `report.to_json()` to `path` (indented), creating its folder.
+    """Writes `report.to_json()` to `path` (indented), in an existing folder.
 
     # Raises
-        ValueError: `path` cannot be written.
+        ValueError: `path` cannot be written (its folder is missing, is a file
+            or is not writable).
     """
-    out = Path(path)
+    out = check_output_file(path, "path")
     try:
-        out.parent.mkdir(parents=True, exist_ok=True)
         out.write_text(json.dumps(report.to_json(), indent=2) + "\n")
     except OSError as error:
         raise ValueError(

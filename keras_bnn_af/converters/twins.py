@@ -20,6 +20,7 @@ from typing import Any
 import numpy as np
 
 from keras_bnn_af._keras import keras, tf
+from keras_bnn_af._quiet import native_output_captured
 from keras_bnn_af.models import QUANTIZER_KEYS, all_layers, quantizer_weights
 
 __all__ = [
@@ -169,4 +170,5 @@ def convert_float32(model: keras.Model) -> bytes:
     function = tf.function(lambda x: model(x, training=False))
     concrete = function.get_concrete_function(spec)
     converter = tf.lite.TFLiteConverter.from_concrete_functions([concrete], model)
-    return converter.convert()
+    with native_output_captured():  # its MLIR op summary prints at any log level
+        return converter.convert()

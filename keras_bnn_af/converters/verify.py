@@ -26,6 +26,7 @@ import numpy as np
 from keras_bnn_af import data
 from keras_bnn_af._keras import keras, tf
 from keras_bnn_af.models import has_binary_input
+from keras_bnn_af.progress import track
 
 if TYPE_CHECKING:
     from keras_bnn_af.converters.report import ExportReport
@@ -187,11 +188,19 @@ def _check_sample_shape(model, inputs: np.ndarray, *, from_dataset: bool) -> Non
 
 
 def compare(
-    model, keras_outputs, flatbuffer: bytes, inputs, labels, tolerance
+    model,
+    keras_outputs,
+    flatbuffer: bytes,
+    inputs,
+    labels,
+    tolerance,
+    *,
+    progress: bool = False,
 ) -> dict[str, Any]:
     """Top-1 agreement, max |difference|, ties and mismatches (`ExportReport`
-    fields), and the accuracies when `labels` fit."""
-    lce_outputs, interpreter = _run_interpreter(flatbuffer, inputs)
+    fields), and the accuracies when `labels` fit. `progress` reports the
+    interpreter's pass over the samples (`keras_bnn_af.progress.track`)."""
+    lce_outputs, interpreter = _run_interpreter(flatbuffer, inputs, progress)
     lce_outputs = lce_outputs.reshape(keras_outputs.shape)
     keras_top1 = keras_outputs.argmax(-1)
     lce_top1 = lce_outputs.argmax(-1)
@@ -253,19 +262,25 @@ def _ties(quantizer, values: np.ndarray) -> np.ndarray:
     return (low != high).any(axis=axes)
 
 
-def _run_interpreter(flatbuffer: bytes, inputs) -> tuple[np.ndarray, str]:
+def _run_interpreter(
+    flatbuffer: bytes, inputs, progress: bool = False
+) -> tuple[np.ndarray, str]:
     """LCE's outputs, with its default kernels or, failing that, the reference ones.
 
     The optimized x86 kernels reject grouped binary convs ("not supported with
-    this kernel"); the reference kernels run them.
+    this kernel"); the reference kernels run them. The interpreter takes one
+    sample at a time, so with `progress` it is handed them through `track`.
     """
     import larq_compute_engine as lce
 
+    def predict(interpreter) -> np.ndarray:
+        samples = track(inputs, "verifying on LCE's interpreter", enabled=progress)
+        return np.asarray(interpreter.predict(samples))
+
     try:
-        interpreter = lce.testing.Interpreter(flatbuffer, num_threads=1)
-        return np.asarray(interpreter.predict(inputs)), "default"
+        return predict(lce.testing.Interpreter(flatbuffer, num_threads=1)), "default"
     except RuntimeError:
         interpreter = lce.testing.Interpreter(
             flatbuffer, num_threads=1, use_reference_bconv=True
         )
-        return np.asarray(interpreter.predict(inputs)), "use_reference_bconv"
+        return predict(interpreter), "use_reference_bconv"

@@ -26,6 +26,7 @@ from __future__ import annotations
 import dataclasses
 import json
 import math
+import sys
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -33,6 +34,7 @@ from typing import Any
 import keras_tuner
 
 from keras_bnn_af import af, data, models, plots, recipes
+from keras_bnn_af._files import check_output_folder
 from keras_bnn_af.quantizers import GAAF
 from keras_bnn_af.searchers.af_search import (
     AF_VALUE,
@@ -122,21 +124,34 @@ class SearchResult:
 
 
 def run_search(
-    config: SearchConfig, out_dir: str | Path, *, resume: bool = False, verbose=1
+    config: SearchConfig,
+    out_dir: str | Path,
+    *,
+    resume: bool = False,
+    progress: bool = False,
+    verbose: int | None = None,
 ) -> SearchResult:
     """Runs (or resumes) a GA search for binarizer AFs and writes its results.
 
     # Arguments
         config: the settings of a new search; with `resume`, only `max_trials`
             is taken from it and the rest from the saved `search_config.json`.
-        out_dir: the search folder.
+        out_dir: the search folder, created with its missing parents.
         resume: continue the search saved in `out_dir`.
-        verbose: keras-tuner's progress output (0: none).
+        progress: show keras-tuner's report of each trial, with a Keras
+            progress bar per epoch on a terminal and one line per epoch
+            otherwise. Silent by default.
+        verbose: keras-tuner's verbosity (0: none, 1: bars, 2: lines);
+            overrides `progress`.
 
     # Raises
         FileExistsError: `out_dir` exists and `resume` is False.
-        ValueError: `resume` is True and `out_dir` holds no search.
+        ValueError: `resume` is True and `out_dir` holds no search, or
+            `out_dir` cannot be created (a file in the way, an unwritable
+            parent).
     """
+    if verbose is None:
+        verbose = (1 if sys.stdout.isatty() else 2) if progress else 0
     out = Path(out_dir)
     config = _resumed_config(out, config) if resume else _check_new_folder(out, config)
     splits = data.load(
@@ -153,6 +168,7 @@ def run_search(
 
 
 def _check_new_folder(out: Path, config: SearchConfig) -> SearchConfig:
+    check_output_folder(out, "--out")
     if out.exists() and any(out.iterdir()):
         hint = " Pass --resume to continue it." if _holds_search(out) else ""
         raise FileExistsError(

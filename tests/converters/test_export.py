@@ -209,7 +209,17 @@ def test_refuses_an_unwritable_folder(tmp_path):
     with pytest.raises(ValueError, match="is a file, not a folder"):
         export_lce(_float_model(), blocker / "sub" / "m.tflite")
     with pytest.raises(ValueError, match="not writable"):
-        export_lce(_float_model(), Path("/proc/keras-bnn-af/m.tflite"))
+        export_lce(_float_model(), Path("/proc/m.tflite"))
+
+
+def test_refuses_a_missing_folder_before_converting(tmp_path):
+    missing = tmp_path / "missing"
+    with pytest.raises(ValueError) as raised:
+        export_lce(_float_model(), missing / "m.tflite")
+    message = str(raised.value)
+    assert f"folder {str(missing)!r} does not exist" in message
+    assert "Pass path in an existing folder, or create it first" in message
+    assert not missing.exists()
 
 
 def test_a_model_without_binary_layers_exports_with_a_warning(tmp_path):
@@ -262,6 +272,7 @@ def test_cli_flags_map_to_the_export_options(run_folder, tmp_path, monkeypatch):
         cli.main(["export", str(run_folder), "--out", str(tmp_path / "m"), *flags])
     assert seen["on_float_conv"] == "raise" and seen["on_mismatch"] == "warn"
     assert seen["latency"] is benchmarks.median_latencies and seen["fold"] is False
+    assert seen["progress"] is True  # the command shows verification progress
     seen.clear()
     with pytest.raises(SystemExit):
         cli.main(["export", str(run_folder), "--out", str(tmp_path / "m")])

@@ -177,5 +177,8 @@ def test_report_is_a_dataclass_with_derived_figures():
 def test_write_report_names_an_unwritable_path(tmp_path):
     blocker = tmp_path / "file"
     blocker.write_text("")
-    with pytest.raises(ValueError, match="Cannot write the report"):
+    with pytest.raises(ValueError, match="Cannot write .* is a file, not a folder"):
         write_report(_report(), blocker / "r.json")
+    with pytest.raises(ValueError, match="folder '.*/missing' does not exist"):
+        write_report(_report(), tmp_path / "missing" / "r.json")
+    assert not (tmp_path / "missing").exists()

@@ -32,8 +32,8 @@ def test_the_tie_share_is_a_fifth_of_the_samples_rounded_down():
 def test_a_real_mismatch_raises_and_writes_nothing(tmp_path, monkeypatch):
     real = verify._run_interpreter
 
-    def corrupted(flatbuffer, inputs):
-        outputs, interpreter = real(flatbuffer, inputs)
+    def corrupted(flatbuffer, inputs, *args, **kwargs):
+        outputs, interpreter = real(flatbuffer, inputs, *args, **kwargs)
         return outputs + 0.01, interpreter
 
     monkeypatch.setattr(verify, "_run_interpreter", corrupted)
