@@ -180,6 +180,21 @@ def build_parser() -> argparse.ArgumentParser:
         help="GA population size (default: adaptive, about max-trials / 12, 4-20)",
     )
     search.add_argument(
+        "--selection",
+        choices=["tournament", "elitism", "roulette", "per_generation"],
+        default="tournament",
+        help="parent selection (default: tournament; GAAF: per_generation)",
+    )
+    search.add_argument(
+        "--mutation-genes",
+        type=positive_int,
+        nargs=2,
+        default=None,
+        metavar=("LOW", "HIGH"),
+        help="genes a child mutates (default: adaptive, 1-1 for GAAF genomes; "
+        "GAAF: 1 3)",
+    )
+    search.add_argument(
         "--epochs", type=positive_int, default=None, help="epochs per candidate"
     )
     search.add_argument("--batch-size", type=positive_int, default=64)
@@ -418,7 +433,13 @@ def _search(args: argparse.Namespace) -> int:
         dataset=args.dataset,
         model=args.model,
         max_trials=args.max_trials,
-        genetic=GeneticConfig(population_size=args.population),
+        genetic=GeneticConfig(
+            population_size=args.population,
+            selection=args.selection,
+            mutation_genes=None
+            if args.mutation_genes is None
+            else tuple(args.mutation_genes),
+        ),
         seed=args.seed,
         epochs=args.epochs,
         batch_size=args.batch_size,

@@ -15,7 +15,6 @@ MACs (`keras_bnn_af.macs`), the threshold folds (`folding`), and the file size
 against the same architecture in float32 (`twins`).
 """
 
-import difflib
 import os
 import warnings
 from collections.abc import Callable, Iterable, Mapping
@@ -25,6 +24,7 @@ from typing import Any
 import numpy as np
 
 from keras_bnn_af import macs
+from keras_bnn_af._errors import did_you_mean
 from keras_bnn_af._files import check_output_file
 from keras_bnn_af._keras import keras
 from keras_bnn_af.converters.diagnose import FloatConvError, find_float_convs
@@ -366,10 +366,7 @@ def _check_options(tolerance, on_float_conv, on_mismatch, latency) -> None:
 def _check_choice(name: str, value: Any, choices: Mapping[str, str]) -> None:
     if isinstance(value, str) and value in choices:
         return
-    close = (
-        difflib.get_close_matches(value, choices, n=1) if isinstance(value, str) else []
-    )
-    hint = f" Did you mean {close[0]!r}?" if close else ""
+    hint = did_you_mean(value, choices) if isinstance(value, str) else ""
     expected = " or ".join(f"{key!r} ({what})" for key, what in choices.items())
     raise ValueError(
         f"{name}={value!r} is not an option; expected {expected}.{hint} Pass "

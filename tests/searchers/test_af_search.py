@@ -301,3 +301,18 @@ def test_tree_oracle_saves_its_tree_space(tmp_path):
     with pytest.warns(UserWarning, match="another tree space"):
         other.set_state(state)
     assert other.tree_space == space
+
+
+def test_cli_search_takes_the_ga_settings(tmp_path, capsys):
+    from keras_bnn_af import cli
+
+    with pytest.raises(SystemExit) as raised:
+        cli.main(["search", "--out", str(tmp_path / "a"), "--mutation-genes", "3", "1"])
+    assert raised.value.code == 2
+    assert "mutation_genes=(3, 1)" in capsys.readouterr().err
+    args = cli.build_parser().parse_args(
+        ["search", "--out", "x", "--selection", "per_generation", "--mutation-genes",
+         "1", "3"]
+    )  # fmt: skip
+    assert (args.selection, args.mutation_genes) == ("per_generation", [1, 3])
+    assert not (tmp_path / "a").exists()

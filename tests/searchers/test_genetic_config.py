@@ -22,9 +22,9 @@ def gaaf_like_space() -> kt.HyperParameters:
     return hp
 
 
-def make_oracle(tmp_path, space=None, **kwargs) -> GeneticOracle:
+def make_oracle(tmp_path, space=None, kind=GeneticOracle, **kwargs) -> GeneticOracle:
     kwargs.setdefault("max_trials", 24)
-    oracle = GeneticOracle(
+    oracle = kind(
         objective=MAXIMIZE,
         seed=0,
         hyperparameters=space or gaaf_like_space(),
@@ -193,15 +193,9 @@ class FailingMutationOracle(GeneticOracle):
 
 
 def test_a_failed_mutation_is_a_duplicate_that_is_drawn_again(tmp_path):
-    oracle = FailingMutationOracle(
-        objective=MAXIMIZE,
-        max_trials=20,
-        seed=0,
-        population_size=4,
-        hyperparameters=gaaf_like_space(),
+    oracle = make_oracle(
+        tmp_path, kind=FailingMutationOracle, max_trials=20, population_size=4
     )
-    oracle.verbose = 0
-    oracle._set_project_dir(str(tmp_path), "p")
     proposed = drive(oracle, lambda v: v["a"], 20)
     assert len(proposed) == 20
     origins = [record["origin"] for record in oracle.lineage.values()]
@@ -216,16 +210,13 @@ class FailingCrossoverOracle(GeneticOracle):
 
 
 def test_a_failed_crossover_leaves_the_first_parent_to_mutate(tmp_path):
-    oracle = FailingCrossoverOracle(
-        objective=MAXIMIZE,
+    oracle = make_oracle(
+        tmp_path,
+        kind=FailingCrossoverOracle,
         max_trials=16,
-        seed=0,
         population_size=4,
         crossover_rate=1.0,
-        hyperparameters=gaaf_like_space(),
     )
-    oracle.verbose = 0
-    oracle._set_project_dir(str(tmp_path), "p")
     proposed = drive(oracle, lambda v: v["a"], 16)
     children = [
         (values, record)
