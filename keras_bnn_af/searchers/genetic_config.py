@@ -3,7 +3,7 @@ r"""The settings of the genetic search, validated once, with adaptive defaults.
 ```python
 from keras_bnn_af.searchers import GeneticConfig, GeneticSearch
 
-config = GeneticConfig(selection="tournament")   # population, mutation: adaptive
+config = GeneticConfig(selection="per_generation", mutation_genes=(1, 3))  # GAAF's
 GeneticSearch(build_model, objective="val_accuracy", max_trials=60, config=config)
 GeneticSearch(build_model, objective="val_accuracy", max_trials=60,
               population_size=8)                  # the same fields as keywords
@@ -54,7 +54,7 @@ __all__ = ["CROSSOVER_TYPES", "SELECTION_POLICIES", "GeneticConfig"]
 
 #: How parents are chosen; `"per_generation"` draws one of the other three per
 #: generation, as GAAF does (`"random"` is its old name, still accepted).
-SELECTION_POLICIES = ("per_generation", "elitism", "tournament", "roulette")
+SELECTION_POLICIES = ("tournament", "elitism", "roulette", "per_generation")
 CROSSOVER_TYPES = ("single_point", "uniform")
 _SELECTION_ALIASES = {"random": "per_generation"}
 #: Population bounds of the adaptive default, and the budget assumed without one.
