@@ -1,7 +1,7 @@
 """Search oracles on cheap synthetic objectives: GeneticOracle vs keras-tuner's.
 
     python benchmarks/search_oracles.py [--seeds 30] [--first-seed 0]
-        [--bayesian-seeds 5] [--budget 60] [--population 10]
+        [--bayesian-seeds 5] [--budget 60] [--population N]
         [--objectives gaaf3 mixed] [--jobs 1] [--sweep] [--no-save]
     python benchmarks/search_oracles.py --seeds 2 --budget 20 --bayesian-seeds 1 \
         --no-save   # smoke run, about 20 s
@@ -13,7 +13,7 @@ one trial at a time (`create_trial` -> `update_trial({"score": f(values)})` ->
 deterministic synthetic score. Objectives (`--objectives`):
 
 - `gaaf3`: GAAF's 3-gene genome `[a, b, op]`: `Choice`s over the 22 unary genes,
-  the 22 unary genes and the 11 binary genes of `keras_bnn_af.quantizers.af`
+  the 22 unary genes and the 11 binary genes of `keras_bnn_af.af`
   (5,324 genomes). The score is a random landscape drawn from the seed: an
   additive effect per gene value (standard normal) plus a pairwise interaction
   per pair of genes (normal, std `PAIR_SCALE`), no noise.
