@@ -316,3 +316,10 @@ def test_cli_search_takes_the_ga_settings(tmp_path, capsys):
     )  # fmt: skip
     assert (args.selection, args.mutation_genes) == ("per_generation", [1, 3])
     assert not (tmp_path / "a").exists()
+
+
+def test_a_small_budget_just_works_with_the_default_population():
+    config = SearchConfig(max_trials=8)  # GAAF's population of 10 would not fit
+    assert config.genetic.population_size is None
+    resolved = config.genetic.resolve([22, 22, 11], config.max_trials)
+    assert resolved.population_size == 4  # 4 random genomes, then 4 children
