@@ -85,6 +85,7 @@ def oracles(args) -> dict:
 
 def _search_scores(name: str, seed: int, splits, args) -> tuple[list[float], int]:
     """Every trial's score in start order, and the candidates skipped untrained."""
+    keras.backend.clear_session()  # else graphs pile up over searches (6 GB, slower)
     keras.utils.set_random_seed(seed)
     hypermodel = GAAFHyperModel(
         model="conv1d",
