@@ -4,7 +4,8 @@
 |---|---|
 | `export` | `export_lce`: convert, verify, report, write |
 | `report` | `ExportReport`, its JSON and markdown, `write_report` |
-| `verify` | verification samples, interpreter run, comparison, rounding ties |
+| `verify` | verification samples, interpreter run, comparison |
+| `ties` | rounding ties, explained by flipped re-runs (`explain_ties`) |
 | `diagnose` | binary layers LCE left in float (`find_float_convs`) |
 | `twins` | `clone_with_quantizers`, `float32_twin`, `sign_twin`, `convert_float32` |
 | `folding` | `fold_thresholds` and `fold_batch_norm_sign`, on one BatchNorm reader |
@@ -22,6 +23,7 @@ _MODULES = {
     f"{_PACKAGE}.export": ["export_lce"],
     f"{_PACKAGE}.report": ["ExportReport", "write_report"],
     f"{_PACKAGE}.verify": ["VerificationError", "verification_samples"],
+    f"{_PACKAGE}.ties": ["Tie", "TiedSample", "explain_ties"],
     f"{_PACKAGE}.diagnose": ["FloatConv", "FloatConvError", "find_float_convs"],
     f"{_PACKAGE}.twins": [
         "clone_with_quantizers",
@@ -36,7 +38,16 @@ _MODULES = {
 }
 #: Public name -> (module, attribute), imported on first access.
 _LAZY = {name: (module, name) for module, names in _MODULES.items() for name in names}
-_SUBMODULES = ("diagnose", "export", "folding", "ops", "report", "twins", "verify")
+_SUBMODULES = (
+    "diagnose",
+    "export",
+    "folding",
+    "ops",
+    "report",
+    "ties",
+    "twins",
+    "verify",
+)
 
 __all__ = sorted(_LAZY)
 __getattr__, __dir__ = lazy_attributes(__name__, globals(), _LAZY, _SUBMODULES)

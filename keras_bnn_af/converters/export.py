@@ -94,8 +94,10 @@ def export_lce(
     binarizer input within a few float32 ulps of its threshold (measured here:
     8.9e-9 in activations of order 1) can binarize to the other sign, and one
     flipped bit moves the output of a random network by about 0.1. A differing
-    sample is such a tie if, in Keras, some binary layer's input
-    \\(a\\) binarizes differently at \\(a \pm 16\,\epsilon_{32} \max|a|\\);
+    sample is such a tie only if the Keras model, re-run with those inputs
+    binarized to chosen sides, reproduces both its own output and the
+    interpreter's (`keras_bnn_af.converters.ties`; `report.tied_samples` says
+    which inputs, how far from the threshold, and which way each side went);
     also if only the top-1 class differs, by scores within `tolerance`. The
     export passes with no other differing sample and at most `MAX_TIE_SHARE`
     (20 %) of the samples as ties (see `ExportReport.allowed_ties`);
@@ -278,9 +280,9 @@ def _mismatch_message(report: ExportReport, action: str) -> str:
         f"LCE export does not match Keras on {report.samples} samples "
         f"({report.samples_source}): top-1 agreement {report.top1_agreement:.2%}, "
         f"max |Keras - TFLite| {report.max_abs_diff:.3g}, {report.mismatches} "
-        f"differing samples beyond {len(report.rounding_ties)} rounding ties; "
-        f"expected every sample to agree within {report.tolerance:g} (at most "
-        f"{report.allowed_ties} rounding ties)."
+        f"differing samples beyond {len(report.rounding_ties)} rounding ties"
+        f"{_unexplained_text(report)}; expected every sample to agree within "
+        f"{report.tolerance:g} (at most {report.allowed_ties} rounding ties)."
     )
     look = "Look for a layer LCE mis-handles (see report.op_counts and "
     if action == "raise":
@@ -292,6 +294,16 @@ def _mismatch_message(report: ExportReport, action: str) -> str:
     return f"{figures} Written anyway (on_mismatch='warn'). {look}report.float_convs)."
 
 
+def _unexplained_text(report: ExportReport) -> str:
+    unexplained = [tied.sample for tied in report.tied_samples if not tied.explained]
+    if not unexplained:
+        return ""
+    return (
+        f" ({len(unexplained)} of them have binarizer inputs at a threshold, but "
+        "no side chosen for those reproduces LCE's output: see report.tied_samples)"
+    )
+
+
 def _float_conv_message(report: ExportReport, action: str) -> str:
     names = ", ".join(f"{conv.layer} ({conv.reason})" for conv in report.float_convs)
     found = (
@@ -299,10 +311,11 @@ def _float_conv_message(report: ExportReport, action: str) -> str:
         "Expected every binary layer to become a binary LCE op."
     )
     if action == "raise":
+        fixes = " ".join(f"{conv.layer}: {conv.fix}" for conv in report.float_convs)
         return (
-            f"on_float_conv='raise', and {found} Nothing was written to "
-            f"{str(report.path)!r}. Apply the fixes in report.float_convs, or pass "
-            "on_float_conv='warn'."
+            f"on_float_conv='raise' (--strict), and {found} Nothing was written to "
+            f"{str(report.path)!r}. Apply the fixes (report.float_convs): {fixes} "
+            "Or pass on_float_conv='warn' (leave out --strict) to write it anyway."
         )
     return (
         f"{found} Apply the fixes in report.float_convs "

@@ -17,6 +17,7 @@ from typing import Any
 from keras_bnn_af._files import check_output_file
 from keras_bnn_af.converters.diagnose import FloatConv
 from keras_bnn_af.converters.folding.thresholds import ThresholdFold
+from keras_bnn_af.converters.ties import TiedSample
 from keras_bnn_af.converters.verify import allowed_ties
 
 __all__ = [
@@ -75,11 +76,15 @@ class ExportReport:
             samples and outputs.
         tolerance: the largest difference accepted on a sample.
         rounding_ties: indices of the samples that differ only through a
-            rounding tie: a binarizer input within rounding error of its
+            rounding tie: binarizer inputs within rounding error of their
             threshold (which LCE, folding BatchNorm into the threshold, may
-            binarize to the other sign), or two top scores within `tolerance`.
+            binarize to the other sign) whose flip in Keras reproduces the
+            interpreter's output, or two top scores within `tolerance`.
+        tied_samples: every differing sample with binarizer inputs at a
+            threshold (`keras_bnn_af.converters.ties.TiedSample`): which inputs,
+            how far from the threshold, and which flips explain it, if any.
         mismatches: samples that differ (top-1, or by more than `tolerance`)
-            for any other reason.
+            for any other reason, tied but unexplained ones included.
         samples: number of verification samples.
         samples_source: where they came from, e.g. `"mnist test[:256]"`.
         op_counts: operator histogram of the flatbuffer (every `KEY_OPS` entry
@@ -127,6 +132,7 @@ class ExportReport:
     size_bytes: int
     float32_twin_size_bytes: int | None
     rounding_ties: list[int] = field(default_factory=list)
+    tied_samples: list[TiedSample] = field(default_factory=list)
     mismatches: int = 0
     keras_accuracy: float | None = None
     lce_accuracy: float | None = None
@@ -200,6 +206,9 @@ class ExportReport:
                 f"- `{conv.layer}` ({conv.layer_type}): {conv.reason} Fix: {conv.fix}"
                 for conv in self.float_convs
             ]
+        if self.tied_samples:
+            lines += ["", "**Binarizer inputs at a threshold**", ""]
+            lines += [f"- {_tied_text(tied)}" for tied in self.tied_samples]
         if self.threshold_folds:
             lines += ["", "**Threshold folding**", ""]
             lines += [f"- {_fold_text(fold)}" for fold in self.threshold_folds]
@@ -286,6 +295,33 @@ def _fold_text(fold: ThresholdFold) -> str:
             f"(no BatchNorm to absorb it: {fold.reason})."
         )
     return f"`{fold.layer}` ({fold.quantizer}): folded into `{fold.into}`."
+
+
+def _tied_text(tied: TiedSample) -> str:
+    def where(tie) -> str:
+        return (
+            f"`{tie.layer}` input {list(tie.index)} = {tie.value:.3g} "
+            f"({tie.ulps:g} ulps from its threshold)"
+        )
+
+    if tied.explained:
+        flips = "; ".join(
+            f"{where(tie)}: Keras {keras:+g}, LCE {lce:+g}"
+            for tie, (keras, lce) in zip(tied.flipped, tied.binarized, strict=True)
+        )
+        return (
+            f"sample {tied.sample}: a rounding tie, binarized differently at "
+            f"{flips}. With that, Keras reproduces LCE's output (max diff "
+            f"{tied.max_abs_diff:.3g})."
+        )
+    shown = "; ".join(where(tie) for tie in tied.candidates[:3])
+    more = len(tied.candidates) - 3
+    return (
+        f"sample {tied.sample}: a mismatch. {len(tied.candidates)} binarizer "
+        f"input(s) at a threshold ({shown}{f'; {more} more' if more > 0 else ''}), "
+        "but no side chosen for them reproduces both Keras's and LCE's output "
+        f"(closest to LCE: max diff {tied.max_abs_diff:.3g})."
+    )
 
 
 def op_histogram(counts: Mapping[str, int]) -> dict[str, int]:

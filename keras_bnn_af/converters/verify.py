@@ -13,10 +13,11 @@ the binary threshold and rounds differently from Keras, so a binarizer input
 within a few float32 ulps of its threshold (measured here: 8.9e-9 in
 activations of order 1) can binarize to the other sign, and one flipped bit
 moves the output of a random network by about 0.1. A differing sample is such a
-tie if, in Keras, some binary layer's input \\(a\\) binarizes differently at
-\\(a \pm 16\,\epsilon_{32} \max|a|\\); also if only the top-1 class differs, by
-scores within the tolerance. At most `MAX_TIE_SHARE` of the samples may be ties
-(`allowed_ties`).
+tie only if the Keras model, re-run with some of its binarizer inputs at a
+threshold flipped to the other side, reproduces the interpreter's output within
+the tolerance (`keras_bnn_af.converters.ties`); also if only the top-1 class
+differs, by scores within the tolerance. At most `MAX_TIE_SHARE` of the samples
+may be ties (`allowed_ties`).
 """
 
 from typing import TYPE_CHECKING, Any
@@ -25,7 +26,7 @@ import numpy as np
 
 from keras_bnn_af import data
 from keras_bnn_af._keras import keras, tf
-from keras_bnn_af.models import has_binary_input
+from keras_bnn_af.converters.ties import explain_ties
 from keras_bnn_af.progress import track
 
 if TYPE_CHECKING:
@@ -67,12 +68,12 @@ class VerificationError(ValueError):
 def allowed_ties(samples: int) -> int:
     """At most `MAX_TIE_SHARE` of the samples, rounded down, may be ties.
 
-    A tie is an explanation, not a proof: a sample with some binarizer
-    input at its threshold could also differ for a real reason. What LCE
-    mis-handles shows on tie-free samples too (the DitheredSign bias bug
-    changed most of them), so most samples must be tie-free and agree.
-    One binary channel whose threshold sits at a common accumulator value
-    (measured: 6.6e-6 from the value 0) makes many samples ties at once.
+    Each tie is reproduced by a flipped re-run, yet many of them point at a
+    systematic cause rather than rounding: one binary channel whose threshold
+    sits at a common accumulator value (measured: 6.6e-6 from the value 0)
+    makes many samples ties at once, and a real miscompile shows on tie-free
+    samples too (the DitheredSign bias bug changed most of them). So most
+    samples must be tie-free and agree.
     """
     return int(samples * MAX_TIE_SHARE)
 
@@ -197,9 +198,10 @@ def compare(
     *,
     progress: bool = False,
 ) -> dict[str, Any]:
-    """Top-1 agreement, max |difference|, ties and mismatches (`ExportReport`
-    fields), and the accuracies when `labels` fit. `progress` reports the
-    interpreter's pass over the samples (`keras_bnn_af.progress.track`)."""
+    """Top-1 agreement, max |difference|, ties (explained or not) and
+    mismatches (`ExportReport` fields), and the accuracies when `labels` fit.
+    `progress` reports the interpreter's pass over the samples
+    (`keras_bnn_af.progress.track`)."""
     lce_outputs, interpreter = _run_interpreter(flatbuffer, inputs, progress)
     lce_outputs = lce_outputs.reshape(keras_outputs.shape)
     keras_top1 = keras_outputs.argmax(-1)
@@ -207,13 +209,15 @@ def compare(
     diff = np.abs(keras_outputs - lce_outputs).reshape(len(inputs), -1).max(-1)
     agree = (keras_top1 == lce_top1).reshape(len(inputs), -1).all(-1)
     close = diff <= tolerance
-    far = np.flatnonzero(~close)
-    ties = _rounding_ties(model, inputs[far], far)
+    differing = np.flatnonzero(~close)
+    tied = explain_ties(model, inputs, keras_outputs, lce_outputs, differing, tolerance)
+    ties = [sample.sample for sample in tied if sample.explained]
     ties += [int(i) for i in np.flatnonzero(close & ~agree)]  # top-1 ties
     result = {
         "top1_agreement": float(np.mean(keras_top1 == lce_top1)),
         "max_abs_diff": float(diff.max()),
         "rounding_ties": sorted(ties),
+        "tied_samples": tied,
         "mismatches": int(np.sum(~(agree & close))) - len(ties),
         "interpreter": interpreter,
     }
@@ -221,45 +225,6 @@ def compare(
         result["keras_accuracy"] = float(np.mean(keras_top1 == labels))
         result["lce_accuracy"] = float(np.mean(lce_top1 == labels))
     return result
-
-
-def _rounding_ties(model: keras.Model, inputs: np.ndarray, indices) -> list[int]:
-    r"""The `indices` of samples where some binarizer input is a rounding tie.
-
-    An element \\(a\\) of a binary layer's input (in Keras) is a tie if
-    \\(q(a - \varepsilon) \neq q(a + \varepsilon)\\) for the layer's input
-    quantizer \\(q\\) and \\(\varepsilon = 16\,\epsilon_{32} \max |a|\\)
-    (the largest input of that layer and sample, \\(\epsilon_{32} = 2^{-23}\\)):
-    LCE folds the preceding BatchNorm and bias into a threshold and rounds
-    differently, so such an element may binarize to the other sign there.
-    """
-    if not len(indices):
-        return []
-    layers = [
-        layer
-        for layer in model.layers
-        if has_binary_input(layer) and len(layer.inbound_nodes) == 1
-    ]
-    if not layers:
-        return []
-    probe = keras.Model(model.inputs, [layer.input for layer in layers])
-    activations = probe.predict(inputs, verbose=0)
-    if len(layers) == 1:
-        activations = [activations]
-    tied = np.zeros(len(indices), bool)
-    for layer, values in zip(layers, activations, strict=True):
-        tied |= _ties(layer.input_quantizer, np.asarray(values, np.float32))
-    return [int(i) for i in np.asarray(indices)[tied]]
-
-
-def _ties(quantizer, values: np.ndarray) -> np.ndarray:
-    """Per sample: does some element binarize differently at +-16 ulps of max|a|?"""
-    axes = tuple(range(1, values.ndim))
-    scale = np.abs(values).max(axis=axes, keepdims=True)
-    epsilon = 16 * np.finfo(np.float32).eps * scale
-    low = np.asarray(quantizer(tf.constant(values - epsilon)))
-    high = np.asarray(quantizer(tf.constant(values + epsilon)))
-    return (low != high).any(axis=axes)
 
 
 def _run_interpreter(

@@ -13,7 +13,17 @@ from keras_bnn_af.converters import (
     report,
     write_report,
 )
+from keras_bnn_af.converters.ties import Tie, TiedSample
 
+TIE = Tie("b", (0, 1, 2), 1e-8, 1e-8, 0.05, (1.0, -1.0))
+TIE_JSON = {
+    "layer": "b",
+    "index": [0, 1, 2],
+    "value": 1e-8,
+    "distance": 1e-8,
+    "ulps": 0.05,
+    "sides": [1.0, -1.0],
+}
 JSON_KEYS = {
     "top1_agreement",
     "max_abs_diff",
@@ -98,6 +108,7 @@ def test_json_keys_and_values_are_those_of_the_documented_format():
         lce_binary_mac_share=0.6,
         float32_twin_size_bytes=400,
         rounding_ties=[3],
+        tied_samples=[TiedSample(3, (TIE,), (TIE,), ((-1.0, 1.0),), True, 1e-6)],
         mismatches=1,
         keras_accuracy=0.5,
         lce_accuracy=0.25,
@@ -117,6 +128,15 @@ def test_json_keys_and_values_are_those_of_the_documented_format():
         "verified": False,
         "mismatches": 1,
         "rounding_ties": [3],
+        "tied_samples": [
+            {
+                "sample": 3,
+                "explained": True,
+                "max_abs_diff": 1e-6,
+                "flipped": [TIE_JSON | {"keras": -1.0, "lce": 1.0}],
+                "candidates": [TIE_JSON],
+            }
+        ],
         "allowed_ties": 1,
         "samples": 8,
         "samples_source": "array",
