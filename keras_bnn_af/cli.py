@@ -60,8 +60,9 @@ def binarizer_spec(text: str) -> str | dict:
         return json.loads(text)
     except json.JSONDecodeError as error:
         raise argparse.ArgumentTypeError(
-            f"binarizer {text!r} starts like a JSON config but does not parse "
-            f"({error}); pass an alias such as ste_sign or valid JSON such as "
+            f"expected an alias or a JSON config dict, got {text!r}, which starts "
+            f"like JSON but does not parse ({error}); pass an alias such as "
+            "ste_sign or valid JSON such as "
             '\'{"class_name": "SteSign", "config": {"clip_value": 1.25}}\''
         ) from None
 
@@ -160,54 +161,82 @@ def build_parser() -> argparse.ArgumentParser:
     plot.set_defaults(handler=_plot)
 
     search = commands.add_parser(
-        "search", help="genetic search for binarizer activation functions"
+        "search",
+        help="genetic search for binarizer activation functions",
+        description="Genetic search for binarizer activation functions. With "
+        "--resume, the search saved in --out continues with its own settings: "
+        "--max-trials may raise its budget, and any other option given must "
+        "match the saved value.",
     )
+    # The settings' defaults are SUPPRESS, so `args` holds only the options
+    # given (`_search_settings`, `job.FLAGS`); the defaults in the help are
+    # SearchConfig's and GeneticConfig's, which fill in the rest of a new search.
+    given = argparse.SUPPRESS
     search.add_argument(
         "--space",
         choices=["gaaf", "tree"],
-        default="gaaf",
+        default=given,
         help="gaaf: GAAF genomes; tree: PANGAEA-style AF trees (default: gaaf)",
     )
-    search.add_argument("--dataset", default="mnist1d", help="default: mnist1d")
+    search.add_argument("--dataset", default=given, help="(default: mnist1d)")
     search.add_argument(
-        "--model", default=None, help="proxy network (default: conv1d / binarynet)"
+        "--model",
+        default=given,
+        help="proxy network (default: the dataset's: conv1d for mnist1d, binarynet "
+        "for mnist)",
     )
-    search.add_argument("--max-trials", type=positive_int, default=20)
+    search.add_argument(
+        "--max-trials",
+        type=positive_int,
+        default=given,
+        help="trials in all (default: 20); with --resume, a larger budget for the "
+        "saved search",
+    )
     search.add_argument(
         "--population",
         type=positive_int,
-        default=None,
+        default=given,
         help="GA population size (default: adaptive, about max-trials / 12, 4-20)",
     )
     search.add_argument(
         "--selection",
         choices=["tournament", "elitism", "roulette", "per_generation"],
-        default="tournament",
+        default=given,
         help="parent selection (default: tournament; GAAF: per_generation)",
     )
     search.add_argument(
         "--mutation-genes",
         type=positive_int,
         nargs=2,
-        default=None,
+        default=given,
         metavar=("LOW", "HIGH"),
         help="genes a child mutates (default: adaptive, 1-1 for GAAF genomes; "
         "GAAF: 1 3)",
     )
     search.add_argument(
-        "--epochs", type=positive_int, default=None, help="epochs per candidate"
+        "--epochs",
+        type=positive_int,
+        default=given,
+        help="epochs per candidate (default: 10 for mnist1d, 1 otherwise)",
     )
-    search.add_argument("--batch-size", type=positive_int, default=64)
     search.add_argument(
-        "--learning-rate", type=positive_float, default=5e-3, help="Adam (GAAF: 5e-3)"
+        "--batch-size", type=positive_int, default=given, help="(default: 64)"
     )
-    search.add_argument("--units", type=int, choices=[1, 2], default=1)
-    search.add_argument("--seed", type=int, default=0)
+    search.add_argument(
+        "--learning-rate",
+        type=positive_float,
+        default=given,
+        help="Adam (default: 5e-3, as GAAF)",
+    )
+    search.add_argument(
+        "--units", type=int, choices=[1, 2], default=given, help="(default: 1)"
+    )
+    search.add_argument("--seed", type=int, default=given, help="(default: 0)")
     search.add_argument(
         "--max-samples",
         type=positive_int,
-        default=None,
-        help="cap every split at this many examples (quick runs)",
+        default=given,
+        help="cap every split at this many examples, for quick runs (default: no cap)",
     )
     search.add_argument(
         "--out",
@@ -218,7 +247,8 @@ def build_parser() -> argparse.ArgumentParser:
     search.add_argument(
         "--resume",
         action="store_true",
-        help="continue the search saved in --out (--max-trials may raise its budget)",
+        help="continue the search saved in --out, with its settings and budget "
+        "(--max-trials may raise the budget)",
     )
     search.set_defaults(handler=_search)
 
@@ -336,8 +366,8 @@ def _check_output_file(path: Path | None, option: str, *, overwrite: bool) -> No
     check_output_file(path, option)
     if path.exists() and not overwrite:
         raise FileExistsError(
-            f"{str(path)!r} already exists. Pass another {option} file, or "
-            "--overwrite to replace it."
+            f"{str(path)!r} already exists; expected {option} to name a new file. "
+            f"Pass another {option} file, or --overwrite to replace it."
         )
 
 
@@ -425,29 +455,31 @@ def _plot(args: argparse.Namespace) -> int:
     return 0
 
 
-def _search(args: argparse.Namespace) -> int:
-    from keras_bnn_af.searchers import GeneticConfig, SearchConfig, run_search
+def _search_settings(args: argparse.Namespace) -> dict:
+    """The settings of the `search` options given, as SearchConfig fields."""
+    from keras_bnn_af.searchers.job import FLAGS
 
-    config = SearchConfig(
-        space=args.space,
-        dataset=args.dataset,
-        model=args.model,
-        max_trials=args.max_trials,
-        genetic=GeneticConfig(
-            population_size=args.population,
-            selection=args.selection,
-            mutation_genes=None
-            if args.mutation_genes is None
-            else tuple(args.mutation_genes),
-        ),
-        seed=args.seed,
-        epochs=args.epochs,
-        batch_size=args.batch_size,
-        learning_rate=args.learning_rate,
-        max_samples=args.max_samples,
-        units=args.units,
+    settings: dict = {}
+    for field, flag in FLAGS.items():
+        dest = flag.removeprefix("--").replace("-", "_")
+        if not hasattr(args, dest):  # not given: SUPPRESS left no attribute
+            continue
+        value = getattr(args, dest)
+        group, _, name = field.rpartition(".")
+        if group:  # "genetic"
+            value = tuple(value) if name == "mutation_genes" else value
+            settings.setdefault(group, {})[name] = value
+        else:
+            settings[name] = value
+    return settings
+
+
+def _search(args: argparse.Namespace) -> int:
+    from keras_bnn_af.searchers import run_search
+
+    result = run_search(
+        _search_settings(args), args.out, resume=args.resume, progress=True
     )
-    result = run_search(config, args.out, resume=args.resume, progress=True)
     print((args.out / "leaderboard.md").read_text(), end="")
     print(
         f"{result.completed} trials completed, {result.failed} failed, "

@@ -42,6 +42,7 @@ from keras_bnn_af.searchers.genetic_config import (
     SELECTION_POLICIES,
     GeneticConfig,
 )
+from keras_bnn_af.searchers.project_files import AtomicOracleFiles, AtomicTunerFiles
 
 __all__ = [
     "CROSSOVER_TYPES",
@@ -57,7 +58,7 @@ CandidateFilter = Callable[[dict[str, Any]], str | None]
 MAX_ATTEMPTS = 100
 
 
-class GeneticOracle(keras_tuner.Oracle):
+class GeneticOracle(AtomicOracleFiles, keras_tuner.Oracle):
     r"""Steady-state genetic algorithm (GAAF-style) as a keras-tuner oracle.
 
     A trial's fitness is its score, negated for a `"min"` objective, so that
@@ -102,6 +103,12 @@ class GeneticOracle(keras_tuner.Oracle):
     All randomness comes from one `random.Random(seed)`, saved with the settings
     and counters in `get_state`, so a reloaded search continues exactly as an
     uninterrupted one.
+
+    The oracle's state (`oracle.json`) and each `trial.json` are written
+    atomically (a temporary sibling renamed onto the file; keras-tuner writes
+    them in place), so a process killed while saving leaves the previous
+    version and the project reloads. `reload` also survives a `trial.json` left
+    half-written by an older version (see there).
 
     # Arguments
         objective: as for `keras_tuner.Oracle`: a metric name, a
@@ -290,6 +297,11 @@ class GeneticOracle(keras_tuner.Oracle):
             self._compute_values_hash(entry["values"]) for entry in self._skipped
         }
 
+    def _forget_trial_state(self, state: dict, trial_id: str) -> None:
+        record = state["genetic"]["lineage"].pop(trial_id, None)
+        if record and record["origin"] == "child":
+            state["genetic"]["children"] -= 1
+
     # --- helpers ----------------------------------------------------------------
 
     def _settle_config(self) -> None:
@@ -443,7 +455,7 @@ class GeneticOracle(keras_tuner.Oracle):
             )
 
 
-class GeneticSearch(keras_tuner.Tuner):
+class GeneticSearch(AtomicTunerFiles, keras_tuner.Tuner):
     """Genetic search tuner: a `keras_tuner.Tuner` driven by a `GeneticOracle`.
 
     The counterpart of `keras_tuner.RandomSearch`: it builds the oracle from the

@@ -15,10 +15,14 @@ one `trial_*/trial.json` per trial, saved after every trial), the settings
 `best_<rank>.png` (the best AFs, drawn by `plot_binarizer`). A search killed at
 any point resumes with `resume=True` (`--resume`): keras-tuner reloads every
 finished trial, and the oracle's saved state (population, random generator)
-continues the search; the trial that was running is run again. Candidates
-whose AF is not viable (`keras_bnn_af.af.viability_problem`) are skipped
-before training, cost no trial, and are listed under `skipped` in
-`results.json`.
+continues the search; the trial that was running is run again. Every state
+file is written atomically (`GeneticOracle`), so a kill while saving leaves
+the previous version. A resumed search keeps its saved settings and budget:
+a larger `max_trials` (`--max-trials`) raises the budget, and any other
+setting given with another value than the saved one is an error, never
+silently ignored. Candidates whose AF is not viable
+(`keras_bnn_af.af.viability_problem`) are skipped before training, cost no
+trial, and are listed under `skipped` in `results.json`.
 """
 
 from __future__ import annotations
@@ -27,6 +31,7 @@ import dataclasses
 import json
 import math
 import sys
+from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -34,7 +39,8 @@ from typing import Any
 import keras_tuner
 
 from keras_bnn_af import af, data, models, plots, recipes
-from keras_bnn_af._files import check_output_folder
+from keras_bnn_af._errors import did_you_mean
+from keras_bnn_af._files import check_output_folder, write_atomic
 from keras_bnn_af.quantizers import GAAF
 from keras_bnn_af.searchers.af_search import (
     AF_VALUE,
@@ -55,6 +61,24 @@ RESULTS_FILE = "results.json"
 OBJECTIVE = keras_tuner.Objective("val_accuracy", "max")
 #: Epochs per candidate for each offline dataset (its proxy model: `recipes`).
 _EPOCHS = {"mnist1d": 10, "mnist": 1}
+#: The `keras-bnn-af search` option of each setting (`genetic.<field>`: a
+#: `GeneticConfig` field): the CLI reads the options given through it, and
+#: messages name a setting by its option (the others by their field).
+FLAGS = {
+    "space": "--space",
+    "dataset": "--dataset",
+    "model": "--model",
+    "max_trials": "--max-trials",
+    "seed": "--seed",
+    "epochs": "--epochs",
+    "batch_size": "--batch-size",
+    "learning_rate": "--learning-rate",
+    "max_samples": "--max-samples",
+    "units": "--units",
+    "genetic.population_size": "--population",
+    "genetic.selection": "--selection",
+    "genetic.mutation_genes": "--mutation-genes",
+}
 
 
 @dataclass
@@ -124,7 +148,7 @@ class SearchResult:
 
 
 def run_search(
-    config: SearchConfig,
+    config: SearchConfig | Mapping[str, Any] | None,
     out_dir: str | Path,
     *,
     resume: bool = False,
@@ -134,26 +158,46 @@ def run_search(
     """Runs (or resumes) a GA search for binarizer AFs and writes its results.
 
     # Arguments
-        config: the settings of a new search; with `resume`, only `max_trials`
-            is taken from it and the rest from the saved `search_config.json`.
+        config: the settings. A new search takes a `SearchConfig`, or a
+            mapping of some of its fields (`"genetic"`: a mapping of
+            `GeneticConfig` fields) with the defaults for the rest, or None
+            for all defaults. With `resume` the saved settings apply, and
+            `config` is checked against them: a `SearchConfig` states every
+            field, a mapping only its own (what `--resume` passes: the flags
+            given), None none. A larger `max_trials` raises the budget (saved
+            for the next resume); a smaller one, or any other field with
+            another value than the saved one, is an error.
         out_dir: the search folder, created with its missing parents.
         resume: continue the search saved in `out_dir`.
         progress: show keras-tuner's report of each trial, with a Keras
             progress bar per epoch on a terminal and one line per epoch
-            otherwise. Silent by default.
+            otherwise, and a line when `resume` raises the budget. Silent by
+            default.
         verbose: keras-tuner's verbosity (0: none, 1: bars, 2: lines);
             overrides `progress`.
 
     # Raises
         FileExistsError: `out_dir` exists and `resume` is False.
         ValueError: `resume` is True and `out_dir` holds no search, or
-            `out_dir` cannot be created (a file in the way, an unwritable
-            parent).
+            `config` differs from the saved search (other than a larger
+            `max_trials`); `config` names an unknown field; `out_dir` cannot
+            be created (a file in the way, an unwritable parent).
     """
     if verbose is None:
         verbose = (1 if sys.stdout.isatty() else 2) if progress else 0
     out = Path(out_dir)
-    config = _resumed_config(out, config) if resume else _check_new_folder(out, config)
+    if resume:
+        config, raised_from = _resumed_config(out, config)
+        if raised_from is not None:
+            write_atomic(out / CONFIG_FILE, json.dumps(config.to_json(), indent=2))
+            if verbose:
+                print(
+                    f"raising the budget from {raised_from} to {config.max_trials} "
+                    "trials (--max-trials)",
+                    flush=True,
+                )
+    else:
+        config = _check_new_folder(out, _new_config(config))
     splits = data.load(
         config.dataset,
         batch_size=config.batch_size,
@@ -162,9 +206,43 @@ def run_search(
     )
     tuner = _tuner(config, out, splits)
     if not resume:
-        (out / CONFIG_FILE).write_text(json.dumps(config.to_json(), indent=2))
+        write_atomic(out / CONFIG_FILE, json.dumps(config.to_json(), indent=2))
     tuner.search(splits.train, validation_data=splits.validation, verbose=verbose)
     return write_results(tuner.oracle, out, config)
+
+
+def _new_config(config: SearchConfig | Mapping[str, Any] | None) -> SearchConfig:
+    if isinstance(config, SearchConfig):
+        return config
+    return SearchConfig(**_requested(config))
+
+
+def _requested(config: SearchConfig | Mapping[str, Any] | None) -> dict[str, Any]:
+    """The settings `config` asks for, as JSON-ready fields; unknown names refused."""
+    if config is None:
+        return {}
+    if isinstance(config, SearchConfig):
+        return config.to_json()
+    requested = dict(config)
+    if requested.get("genetic", 0) is None:
+        del requested["genetic"]  # the defaults
+    genetic = requested.get("genetic")
+    if isinstance(genetic, GeneticConfig):
+        requested["genetic"] = genetic.to_json()
+    fields = [field.name for field in dataclasses.fields(SearchConfig)]
+    names = [(name, fields, "SearchConfig") for name in requested]
+    if isinstance(requested.get("genetic"), Mapping):
+        requested["genetic"] = dict(requested["genetic"])
+        known = GeneticConfig.field_names()
+        names += [(name, known, "GeneticConfig") for name in requested["genetic"]]
+    for name, known, owner in names:
+        if name not in known:
+            raise ValueError(
+                f"Search settings got {name!r}, which is not a {owner} field; "
+                f"expected one of {list(known)}.{did_you_mean(name, known)} Fix "
+                "the name."
+            )
+    return requested
 
 
 def _check_new_folder(out: Path, config: SearchConfig) -> SearchConfig:
@@ -178,7 +256,14 @@ def _check_new_folder(out: Path, config: SearchConfig) -> SearchConfig:
     return config
 
 
-def _resumed_config(out: Path, config: SearchConfig) -> SearchConfig:
+def _resumed_config(
+    out: Path, config: SearchConfig | Mapping[str, Any] | None
+) -> tuple[SearchConfig, int | None]:
+    """The saved settings, with a raised budget; and the budget it replaced.
+
+    `config` must agree with the saved settings (module docstring); a genetic
+    setting may also be given as the value the oracle resolved it to.
+    """
     if not _holds_search(out):
         raise ValueError(
             f"--resume got {str(out)!r}, which holds no search (expected "
@@ -187,8 +272,67 @@ def _resumed_config(out: Path, config: SearchConfig) -> SearchConfig:
             "to start a new one."
         )
     saved = SearchConfig(**json.loads((out / CONFIG_FILE).read_text()))
-    saved.max_trials = max(saved.max_trials, config.max_trials)
-    return saved
+    before = saved.to_json()
+    requested = _requested(config)
+    budget = requested.pop("max_trials", saved.max_trials)
+    genetic = requested.pop("genetic", None) or {}
+    # The request over the saved settings: validated and normalized (a model
+    # None is the dataset's, a selection alias its name, a tuple a list).
+    merged = {**before, **requested}
+    merged["genetic"] = {**before["genetic"], **genetic}
+    merged = SearchConfig(**merged).to_json()
+    differences = [
+        (FLAGS.get(name, name), _shown(merged[name]), _shown(before[name]))
+        for name in requested
+        if merged[name] != before[name]
+    ]
+    resolved = _resolved_genetic(out)
+    for name in genetic:
+        given, kept = merged["genetic"][name], before["genetic"][name]
+        adaptive = resolved.get(name, kept)
+        if given not in (kept, adaptive):
+            flag = f"genetic.{name}"
+            shown = _shown(kept)
+            if kept is None and adaptive is not None:
+                shown += f", adaptive, resolved to {_shown(adaptive)}"
+            differences.append((FLAGS.get(flag, flag), _shown(given), shown))
+    if differences:
+        details = "; ".join(
+            f"{flag} {given} (saved: {kept})" for flag, given, kept in differences
+        )
+        raise ValueError(
+            f"--resume got settings that differ from the search saved in "
+            f"{str(out)!r}: {details}. Expected a resumed search to keep its saved "
+            "settings; only --max-trials may change, to raise the budget. Drop "
+            f"{' '.join(flag for flag, _, _ in differences)} to continue the saved "
+            "search, or start a new search in another --out folder."
+        )
+    if budget < saved.max_trials:
+        raise ValueError(
+            f"--resume got --max-trials {budget}, below the budget of the search "
+            f"saved in {str(out)!r} ({saved.max_trials} trials); expected a resumed "
+            "search to keep or raise its budget. Drop --max-trials to continue with "
+            f"{saved.max_trials} trials, or pass more."
+        )
+    if budget == saved.max_trials:
+        return saved, None
+    return dataclasses.replace(saved, max_trials=budget), saved.max_trials
+
+
+def _resolved_genetic(out: Path) -> dict[str, Any]:
+    """The GA settings the oracle resolved (adaptive ones filled in), if saved."""
+    try:
+        state = json.loads((out / PROJECT / "oracle.json").read_text())
+        return dict(state["genetic"]["config"])
+    except (OSError, ValueError, KeyError, TypeError):
+        return {}
+
+
+def _shown(value: Any) -> str:
+    """A setting as it reads on the command line: `'mnist'`, `1 3`, `None`."""
+    if isinstance(value, list | tuple):
+        return " ".join(map(str, value))
+    return repr(value)
 
 
 def _holds_search(out: Path) -> bool:
