@@ -22,6 +22,7 @@ from pathlib import Path
 
 import numpy as np
 
+from keras_bnn_af._errors import did_you_mean
 from keras_bnn_af._quiet import native_output_captured
 from keras_bnn_af.progress import track
 
@@ -100,9 +101,12 @@ def benchmark_tflite(
     flatbuffer, name = read_tflite(model)
     _check_positive(threads=threads, runs=runs, trial_runs=trial_runs)
     if kernel != "auto" and kernel not in KERNELS:
+        hint = did_you_mean(kernel, ["auto", *KERNELS])
         raise ValueError(
-            f"Unknown kernel configuration {kernel!r}. Expected 'auto' or one of "
-            f"{', '.join(map(repr, KERNELS))}."
+            f"Unknown kernel configuration {kernel!r}. Expected 'auto' (time each "
+            f"configuration, keep the fastest) or one of "
+            f"{', '.join(map(repr, KERNELS))}.{hint} Pass one of them, e.g. "
+            "kernel='auto' (--kernel auto)."
         )
     candidates = {}
     if kernel == "auto":
