@@ -30,8 +30,10 @@ on.
 
 from __future__ import annotations
 
+import json
 import math
 import warnings
+import zlib
 from typing import Any
 
 import keras_tuner
@@ -89,6 +91,12 @@ class StopBelow(keras.callbacks.Callback):
             self.model.stop_training = True
 
 
+def trial_seed(seed: int, values: dict[str, Any]) -> int:
+    """A seed for one candidate: `seed` mixed with a stable hash of its values."""
+    text = json.dumps(values, sort_keys=True, default=str)
+    return (seed * 1_000_003 + zlib.crc32(text.encode())) % 2**31
+
+
 class _AFHyperModel(keras_tuner.HyperModel):
     """Builds and trains a reference BNN with `GAAF(self.af(hp))` binarizers."""
 
@@ -104,6 +112,7 @@ class _AFHyperModel(keras_tuner.HyperModel):
         kill_below: float | None = 0.11,
         kill_after: int = 1,
         skip_non_viable: bool = True,
+        seed: int | None = None,
         name: str | None = None,
     ):
         super().__init__(name=name, tunable=True)
@@ -117,6 +126,7 @@ class _AFHyperModel(keras_tuner.HyperModel):
         self.kill_below = kill_below
         self.kill_after = int(kill_after)
         self.skip_non_viable = bool(skip_non_viable)
+        self.seed = seed
 
     def af(self, hp: keras_tuner.HyperParameters) -> str:
         raise NotImplementedError
@@ -138,6 +148,11 @@ class _AFHyperModel(keras_tuner.HyperModel):
         return af.viability_problem(self.formula(values))
 
     def build(self, hp: keras_tuner.HyperParameters) -> keras.Model:
+        """The model of a trial, compiled. With `seed`, Keras's random state is
+        first set from the seed and the trial's values, so a genome gets the
+        same initial weights and training wherever and whenever it runs."""
+        if self.seed is not None:
+            keras.utils.set_random_seed(trial_seed(self.seed, hp.values))
         formula = self.af(hp)
         model = models.build(
             self.model,
@@ -192,6 +207,9 @@ class GAAFHyperModel(_AFHyperModel):
             after `kill_after` epochs (GAAF: 0.11); None never stops early.
         skip_non_viable: skip AFs whose sign is (nearly) constant on normalized
             inputs before training them (`candidate_problem`).
+        seed: None, or seed each candidate's weights and training from this
+            and its genome (`trial_seed`), so results do not depend on trial
+            order, process or worker.
     """
 
     def __init__(self, *, units: int = 1, **kwargs):

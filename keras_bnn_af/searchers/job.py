@@ -348,6 +348,7 @@ def _tuner(config: SearchConfig, out: Path, splits) -> GeneticSearch:
         "learning_rate": config.learning_rate,
         "steps_per_epoch": -(-splits.num_examples["train"] // config.batch_size),
         "kill_below": config.kill_below,
+        "seed": config.seed,
     }
     if config.space == "gaaf":
         search, hypermodel = (
