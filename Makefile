@@ -21,8 +21,9 @@ lint: $(STAMP)
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
 
+# Every tier: `pytest` alone skips the `slow` one (full-size twins of fast tests).
 test: lint
-	$(BIN)/python -m pytest
+	$(BIN)/python -m pytest -m "slow or not slow"
 
 clean:
 	rm -rf $(VENV) build *.egg-info .pytest_cache .ruff_cache

@@ -74,14 +74,23 @@ def test_alpha_is_a_trainable_per_channel_weight_of_the_layer():
     assert any(w is alpha for w in layer.weights)
 
 
-def test_training_moves_alpha():
+def test_one_training_step_moves_alpha_against_its_gradient():
     inputs = keras.Input((6, 6, 5))
     x = lq.layers.QuantConv2D(4, 3, input_quantizer="rsign", use_bias=False)(inputs)
     model = keras.Model(inputs, keras.layers.GlobalAveragePooling2D()(x))
     model.compile(keras.optimizers.SGD(0.1), "mse")
     x = sample_inputs(model, 8)
-    model.fit(x, np.ones((8, 4), np.float32), epochs=2, verbose=0)
-    assert np.abs(model.layers[1].input_quantizer.alpha.numpy()).max() > 0
+    y = np.ones((8, 4), np.float32)
+    alpha = model.layers[1].input_quantizer.alpha
+    before = alpha.numpy()
+    with tf.GradientTape() as tape:  # the loss `fit` minimizes: the batch's MSE
+        loss = tf.reduce_mean(tf.square(model(x, training=True) - y))
+    gradient = tape.gradient(loss, alpha).numpy()
+    assert np.all(np.abs(gradient) > 1e-4), gradient  # every channel gets a push
+    model.fit(x, y, batch_size=8, epochs=1, shuffle=False, verbose=0)  # one step
+    step = alpha.numpy() - before
+    np.testing.assert_array_equal(np.sign(step), -np.sign(gradient))
+    np.testing.assert_allclose(step, -0.1 * gradient, rtol=1e-4, atol=1e-7)
 
 
 def test_unknown_channel_axis_is_refused():

@@ -3,15 +3,17 @@
 One chief and two workers of `distributed_search_process.py` run on 127.0.0.1 and
 talk gRPC; trials are a stub (a short sleep and a score computed from the genome),
 so the time goes to importing TensorFlow (~5 s a process) and to the chief's
-one-second polling.
+one-second polling. The chief's gRPC server binds port 0 and writes the port the
+kernel gave it to a file the workers wait for, so no port is picked before it is
+bound.
 """
 
 from __future__ import annotations
 
+import itertools
 import json
 import os
 import signal
-import socket
 import subprocess
 import sys
 import time
@@ -24,20 +26,16 @@ PROJECT = "distributed"
 TIMEOUT_SECONDS = 90
 
 
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
-
-
-def start(tuner_id: str, port: int, tmp_path: Path, options: list[str]):
+def start(tuner_id: str, tmp_path: Path, options: list[str]):
     env = dict(
         os.environ,
         KERASTUNER_TUNER_ID=tuner_id,
         KERASTUNER_ORACLE_IP="127.0.0.1",
-        KERASTUNER_ORACLE_PORT=str(port),
         TF_CPP_MIN_LOG_LEVEL="2",
     )
+    env.pop("KERASTUNER_ORACLE_PORT", None)
+    if tuner_id == "chief":  # a worker reads the port the chief bound (see above)
+        env["KERASTUNER_ORACLE_PORT"] = "0"
     command = [sys.executable, str(SCRIPT), str(tmp_path / "runs")]
     command += [str(tmp_path / "reports"), "--project-name", PROJECT, *options]
     with open(tmp_path / f"{tuner_id}.log", "w") as log:
@@ -58,11 +56,10 @@ def run_distributed(tmp_path: Path, options: list[str]) -> dict[str, dict]:
             message holds the end of every process's log.
     """
     (tmp_path / "reports").mkdir()
-    port = free_port()
     processes = {}
     try:
-        for tuner_id in TUNER_IDS:  # the chief first
-            processes[tuner_id] = start(tuner_id, port, tmp_path, options)
+        for tuner_id in TUNER_IDS:
+            processes[tuner_id] = start(tuner_id, tmp_path, options)
         deadline = time.monotonic() + TIMEOUT_SECONDS
         codes = {}
         for tuner_id, process in processes.items():
@@ -128,14 +125,31 @@ def test_chief_and_two_workers_run_every_trial_once(tmp_path):
 
 
 def test_idle_worker_waits_instead_of_spinning(tmp_path):
-    # With a population of 2, the worker done with trial 0 gets IDLE until the
-    # slow trial 1 completes; keras-tuner's loop alone would ask ~600 times a
-    # second (over 1,000 requests here), `GeneticSearch` waits 0.5 s in between.
+    # With a population of 2, a worker asking while the second initial trial
+    # (trial 1) runs gets IDLE. Trial 1 is held until the workers were told IDLE
+    # twice, so IDLE comes back at least twice however fast or slow the machine.
     options = ["--max-trials", "4", "--population-size", "2", "--seed", "0"]
-    options += ["--trial-seconds", "0.2", "--slow-trials", '{"1": 2.0}']
+    options += ["--trial-seconds", "0.2", "--hold-trial", "1"]
+    options += ["--hold-until-idle", "2"]
     reports = run_distributed(tmp_path, options)
 
     trials = saved_trials(tmp_path)
     assert [trial["status"] for trial in trials] == ["COMPLETED"] * 4
+    workers = [reports[tuner_id] for tuner_id in ("tuner0", "tuner1")]
     idle = reports["chief"]["statuses"].get("IDLE", 0)
-    assert 1 <= idle <= 8, reports["chief"]["statuses"]
+    assert idle >= 2, reports["chief"]["statuses"]
+    assert idle == sum(worker["statuses"].get("IDLE", 0) for worker in workers)
+    # Waiting, not spinning: a worker told IDLE asks again only after
+    # `idle_wait_seconds` (keras-tuner's loop alone asks again at once: gaps of
+    # 0.3-0.7 ms measured). A slower machine only lengthens the gaps, so this
+    # cannot fail by timing.
+    wait = workers[0]["idle_wait_seconds"]
+    assert wait >= 0.1
+    gaps = [
+        later[0] - earlier[1]
+        for worker in workers
+        for earlier, later in itertools.pairwise(worker["requests"])
+        if earlier[2] == "IDLE"
+    ]
+    assert len(gaps) == idle  # every IDLE is followed by another request
+    assert min(gaps) >= wait, gaps
