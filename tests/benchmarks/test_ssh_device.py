@@ -1,0 +1,416 @@
+"""`SshDevice` end to end against a real, throwaway OpenSSH server.
+
+The session fixture starts Debian's `/usr/sbin/sshd` on 127.0.0.1 (a free
+port, retried when taken) with a host key, a user key, `authorized_keys` and
+`known_hosts` made in a temp dir; no system configuration is read or written
+(`-f` names our config; as root, sshd also needs its empty privilege
+separation dir `/run/sshd`, which is made if missing, as Debian's service
+does). Without `/usr/sbin/sshd` (`apt-get install openssh-server`, which
+`.ci/run` does) these tests skip; the parser test still runs.
+"""
+
+import hashlib
+import json
+import os
+import platform
+import shutil
+import signal
+import socket
+import struct
+import subprocess
+import sys
+import threading
+import time
+import uuid
+from pathlib import Path
+
+import pytest
+
+from keras_bnn_af.benchmarks.devices import (
+    DeviceError,
+    SshDevice,
+    SshError,
+    SshShell,
+    parse_probe,
+)
+
+SSHD = "/usr/sbin/sshd"
+TWIN = [sys.executable, "-m", "keras_bnn_af.benchmarks.benchmark_model"]
+HOSTILE = "a b; touch pwned.tflite"
+
+needs_sshd = pytest.mark.skipif(
+    not os.path.exists(SSHD) or shutil.which("ssh") is None,
+    reason=f"{SSHD} or ssh is not installed (apt-get install openssh-server "
+    "openssh-client); the ssh device tests need a real sshd",
+)
+
+
+class Sshd:
+    """A running throwaway sshd and the files to reach it."""
+
+    def __init__(self, root: Path):
+        self.root = root
+        self.user = _user()
+        self.key = root / "user_key"
+        self.wrong_key = root / "wrong_key"
+        self.host_key = root / "host_key"
+        self.known_hosts = root / "known_hosts"
+        self.process: subprocess.Popen | None = None
+        self.port = 0
+
+    @property
+    def target(self) -> str:
+        return f"{self.user}@127.0.0.1"
+
+    def device(self, **options) -> SshDevice:
+        options = {
+            "port": self.port,
+            "identity": self.key,
+            "known_hosts": self.known_hosts,
+            "connect_timeout": 5,
+            **options,
+        }
+        return SshDevice(self.target, **options)
+
+    def start(self, deadline_s: float = 30) -> None:
+        for key in (self.key, self.wrong_key, self.host_key):
+            _keygen(key)
+        shutil.copyfile(f"{self.key}.pub", self.root / "authorized_keys")
+        if os.geteuid() == 0:
+            # sshd's compiled-in privilege separation dir (Debian's unit makes it).
+            os.makedirs("/run/sshd", mode=0o755, exist_ok=True)
+        for _ in range(5):
+            self.port = _free_port()
+            config = self.root / "sshd_config"
+            config.write_text(_config(self.root, self.host_key, self.port))
+            log = self.root / "sshd.log"
+            with log.open("wb") as stderr:
+                self.process = subprocess.Popen(
+                    [SSHD, "-D", "-e", "-f", str(config)],
+                    stdin=subprocess.DEVNULL,
+                    stdout=stderr,
+                    stderr=stderr,
+                )
+            if self._wait_until_ready(deadline_s, log):
+                host_key = (self.root / "host_key.pub").read_text().split()
+                self.known_hosts.write_text(
+                    f"[127.0.0.1]:{self.port} {host_key[0]} {host_key[1]}\n"
+                )
+                return
+            said = log.read_text(errors="replace")
+            self.stop()
+            if "Address already in use" not in said:
+                pytest.fail(f"sshd did not start; its log:\n{said}")
+        pytest.fail("sshd found no free port in 5 tries")
+
+    def stop(self) -> None:
+        if self.process is not None and self.process.poll() is None:
+            self.process.terminate()
+            try:
+                self.process.wait(10)
+            except subprocess.TimeoutExpired:
+                self.process.kill()
+                self.process.wait()
+        self.process = None
+
+    def _wait_until_ready(self, deadline_s: float, log: Path) -> bool:
+        """Polls `ssh ... true` until it works; False if sshd exited."""
+        deadline = time.monotonic() + deadline_s
+        shell = SshShell(
+            self.target,
+            port=self.port,
+            identity=self.key,
+            known_hosts=os.devnull,
+            accept_new_host_key=True,
+            connect_timeout=2,
+        )
+        while time.monotonic() < deadline:
+            if self.process.poll() is not None:
+                return False
+            try:
+                if shell.run(["true"], timeout=10).returncode == 0:
+                    return True
+            except SshError as error:
+                if error.kind not in ("unreachable", "ssh"):
+                    pytest.fail(f"{error}\nsshd log:\n{log.read_text()}")
+            time.sleep(0.1)
+        pytest.fail(f"sshd did not accept within {deadline_s} s:\n{log.read_text()}")
+
+
+@pytest.fixture(scope="session")
+def sshd(tmp_path_factory):
+    if not os.path.exists(SSHD) or shutil.which("ssh") is None:
+        pytest.skip(f"{SSHD} or ssh is not installed (apt-get install openssh-server)")
+    root = tmp_path_factory.mktemp("sshd")
+    os.chmod(root, 0o700)
+    server = Sshd(root)
+    try:
+        server.start()
+        yield server
+    finally:
+        server.stop()
+        shutil.rmtree(root, ignore_errors=True)
+
+
+@pytest.fixture(scope="module")
+def model(tmp_path_factory):
+    import larq_compute_engine as lce
+
+    from keras_bnn_af.testing import binary_block_net
+
+    path = tmp_path_factory.mktemp("model") / "tiny.tflite"
+    path.write_bytes(
+        lce.convert_keras_model(binary_block_net("ste_sign", filters=(8, 8)))
+    )
+    return path
+
+
+@needs_sshd
+def test_probe_reports_this_machine(sshd):
+    with sshd.device() as device:
+        facts = device.probe()
+    assert facts.arch == platform.machine()
+    assert facts.cores == os.cpu_count()
+    assert facts.os_bits == 8 * struct.calcsize("P")
+    assert facts.device == f"ssh://{sshd.target}:{sshd.port}"
+    libc, version = platform.libc_ver()
+    if libc == "glibc":
+        assert facts.glibc == version
+    cpuinfo = Path("/proc/cpuinfo").read_text()
+    model_names = [
+        line.split(":", 1)[1].strip()
+        for line in cpuinfo.splitlines()
+        if line.startswith("model name")
+    ]
+    if model_names:
+        assert facts.cpu_model == model_names[0]
+    assert json.loads(json.dumps(facts.to_json()))["arch"] == platform.machine()
+
+
+@needs_sshd
+def test_push_is_content_addressed_and_skipped_when_there(sshd, model):
+    digest = hashlib.sha256(model.read_bytes()).hexdigest()
+    with sshd.device() as device:
+        work_dir = device.work_dir()
+        assert os.stat(work_dir).st_mode & 0o777 == 0o700
+        first = device.push_model(model)
+        assert first.pushed and first.path == f"{work_dir}/{digest}.tflite"
+        assert Path(first.path).read_bytes() == model.read_bytes()
+        assert device.push_model(model) == (first.path, False)
+        Path(first.path).write_bytes(b"damaged")  # a different sha256: pushed again
+        assert device.push_model(model).pushed
+        assert Path(first.path).read_bytes() == model.read_bytes()
+
+
+@needs_sshd
+@pytest.mark.parametrize("threads", [1, 2])
+def test_runs_the_host_twin_over_ssh_and_parses_its_log(sshd, model, threads):
+    from keras_bnn_af.benchmarks.logs import parse_benchmark_log
+
+    with sshd.device() as device:
+        remote, _ = device.push_model(model)
+        log = device.run_benchmark(TWIN, remote, threads=threads, runs=5, warmup=1)
+    parsed = parse_benchmark_log(log)
+    assert parsed.count == 5 and parsed.inference_avg_ms > 0
+    assert f"Num threads: [{threads}]" in log
+
+
+@needs_sshd
+def test_a_hostile_file_name_is_only_a_file_name(sshd, model, tmp_path):
+    from keras_bnn_af.benchmarks.logs import parse_benchmark_log
+
+    local = tmp_path / HOSTILE
+    shutil.copyfile(model, local)
+    places = {Path.home(), Path.cwd(), tmp_path}
+    with sshd.device() as device:
+        work_dir = Path(device.work_dir())
+        places.add(work_dir)
+        assert device.push_model(local).pushed
+        remote = f"{work_dir}/{HOSTILE}"
+        device.shell.push(local, remote)
+        assert Path(remote).read_bytes() == model.read_bytes()
+        log = device.run_benchmark(TWIN, remote, runs=2)
+        assert parse_benchmark_log(log).count == 2
+        assert f"Graph: [{remote}]" in log
+        created = [place / "pwned.tflite" for place in places]
+        assert not any(path.exists() for path in created), created
+        assert sorted(p.name for p in work_dir.iterdir()) == sorted(
+            [HOSTILE, f"{hashlib.sha256(model.read_bytes()).hexdigest()}.tflite"]
+        )
+
+
+@needs_sshd
+def test_work_dir_is_removed_after_success_and_after_an_exception(sshd, model):
+    with sshd.device() as device:
+        device.push_model(model)
+        work_dir = device.work_dir()
+    assert not os.path.exists(work_dir)
+    with pytest.raises(RuntimeError, match="boom"), sshd.device() as device:
+        device.push_model(model)
+        work_dir = device.work_dir()
+        raise RuntimeError("boom")
+    assert not os.path.exists(work_dir)
+
+
+@needs_sshd
+def test_ctrl_c_stops_the_remote_run_and_cleans_up(sshd):
+    marker = f"{900 + uuid.uuid4().int % 99}.{uuid.uuid4().int % 1000}"
+    sleeper = ["sh", "-c", f"sleep {marker}; true", "sleeper"]
+    main = threading.main_thread().ident
+    running = []
+
+    def interrupt():  # Ctrl-C once the remote run is under way
+        deadline = time.monotonic() + 60
+        while not running and time.monotonic() < deadline:
+            running.extend(_processes_with(f"sleep {marker}"))
+            time.sleep(0.1)
+        time.sleep(0.5)
+        signal.pthread_kill(main, signal.SIGINT)
+
+    thread = threading.Thread(target=interrupt, daemon=True)
+    thread.start()
+    with pytest.raises(KeyboardInterrupt), sshd.device() as device:
+        work_dir = device.work_dir()
+        device.run_benchmark(sleeper, "m.tflite", timeout=120)
+    thread.join()
+    assert running, "the remote run had not started when Ctrl-C came"
+    assert not os.path.exists(work_dir)
+    assert _processes_with(f"sleep {marker}") == []
+
+
+@needs_sshd
+def test_a_run_past_its_timeout_is_stopped_on_the_device(sshd):
+    marker = f"{800 + uuid.uuid4().int % 99}.{uuid.uuid4().int % 1000}"
+    with sshd.device() as device:
+        with pytest.raises(DeviceError, match="ran past its 1 s timeout"):
+            device.run_benchmark(["sh", "-c", f"sleep {marker}", "s"], "m", timeout=1)
+    assert _processes_with(f"sleep {marker}") == []
+
+
+@needs_sshd
+def test_an_unreachable_port_names_host_and_port(sshd):
+    port = _free_port()  # nothing listens on it
+    device = sshd.device(port=port, connect_timeout=3)
+    with pytest.raises(SshError, match=f"Cannot reach 127.0.0.1:{port}") as error:
+        device.probe()
+    assert error.value.kind == "unreachable" and "Fix:" in str(error.value)
+
+
+@needs_sshd
+def test_a_wrong_key_is_an_authentication_failure_naming_the_key(sshd, tmp_path):
+    with pytest.raises(SshError, match="Authentication failed") as error:
+        sshd.device(identity=sshd.wrong_key).probe()
+    assert error.value.kind == "authentication"
+    assert str(sshd.wrong_key) in str(error.value) and "ssh-copy-id" in str(error.value)
+    missing = tmp_path / "no_such_key"
+    with pytest.raises(SshError, match="does not exist or is not readable") as error:
+        sshd.device(identity=missing).probe()
+    assert str(missing) in str(error.value)
+
+
+@needs_sshd
+def test_host_keys_unknown_accepted_on_request_and_changed(sshd, tmp_path):
+    known_hosts = tmp_path / "known_hosts"
+    known_hosts.write_text("")
+    with pytest.raises(SshError, match="--accept-new-host-key") as error:
+        sshd.device(known_hosts=known_hosts).probe()
+    assert error.value.kind == "host-key-unknown"
+    assert f"127.0.0.1:{sshd.port}" in str(error.value)
+    facts = sshd.device(known_hosts=known_hosts, accept_new_host_key=True).probe()
+    assert facts.arch == platform.machine()
+    host_key = (sshd.root / "host_key.pub").read_text().split()[1]
+    assert host_key in known_hosts.read_text()  # recorded (hashed by Debian)
+    other_key = (sshd.root / "wrong_key.pub").read_text().split()
+    known_hosts.write_text(f"[127.0.0.1]:{sshd.port} {other_key[0]} {other_key[1]}\n")
+    for accept in (False, True):  # accept-new never accepts a changed key
+        with pytest.raises(SshError, match="has changed") as error:
+            sshd.device(known_hosts=known_hosts, accept_new_host_key=accept).probe()
+        assert error.value.kind == "host-key-changed"
+
+
+def test_probe_output_of_a_big_little_board_without_glibc():
+    text = "\n".join(
+        [
+            "arch\taarch64",
+            "long_bit\t64",
+            "ldd\t",
+            "android\t14",
+            "processors\t8",
+            "nproc\t8",
+            "cpuinfo\tHardware\t: Qualcomm Technologies, Inc SM8550",
+            *(f"max_freq.{cpu}\t{1804800 if cpu < 4 else 2803200}" for cpu in range(8)),
+            *(f"governor.{cpu}\tschedutil" for cpu in range(8)),
+            "temp.cpu-0\t41250",
+            "temp.battery\t31",
+            "temp.broken\tn/a",
+            "garbage line without a tab",
+        ]
+    )
+    facts = parse_probe(text, "adb:R5CT")
+    assert (facts.arch, facts.os_bits, facts.cores, facts.glibc) == (
+        "aarch64",
+        64,
+        8,
+        None,
+    )
+    assert facts.os_name == "Android 14" and facts.cpu_model.startswith("Qualcomm")
+    assert facts.big_cores == (4, 5, 6, 7) and facts.governor == "schedutil"
+    assert facts.temperatures_c == {"cpu-0": 41.2, "battery": 31.0}
+    assert facts.temperature_c == 41.2
+    empty = parse_probe("", "x")
+    assert empty.arch is None and empty.temperature_c is None and empty.big_cores == ()
+
+
+def _user() -> str:
+    import pwd
+
+    return pwd.getpwuid(os.geteuid()).pw_name
+
+
+def _keygen(path: Path) -> None:
+    subprocess.run(
+        ["ssh-keygen", "-q", "-t", "ed25519", "-N", "", "-C", "test", "-f", str(path)],
+        check=True,
+        stdin=subprocess.DEVNULL,
+    )
+
+
+def _free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+def _config(root: Path, host_key: Path, port: int) -> str:
+    return "\n".join(
+        [
+            f"Port {port}",
+            "ListenAddress 127.0.0.1",
+            f"HostKey {host_key}",
+            f"AuthorizedKeysFile {root}/authorized_keys",
+            f"PidFile {root}/sshd.pid",
+            "UsePAM no",
+            "StrictModes no",
+            "PermitRootLogin prohibit-password",
+            "PubkeyAuthentication yes",
+            "PasswordAuthentication no",
+            "KbdInteractiveAuthentication no",
+            "X11Forwarding no",
+            "AllowTcpForwarding no",
+            "PrintMotd no",
+            "LogLevel INFO",
+            "",
+        ]
+    )
+
+
+def _processes_with(text: str) -> list[str]:
+    found = []
+    for cmdline in Path("/proc").glob("[0-9]*/cmdline"):
+        try:
+            command = cmdline.read_bytes().replace(b"\0", b" ").decode(errors="replace")
+        except OSError:
+            continue
+        if text in command:
+            found.append(command)
+    return found
