@@ -4,8 +4,17 @@
 |---|---|
 | `shell` | `Shell`, `LocalShell`, `SshShell`: run an argv, push a file |
 | `device` | `Device`, `SshDevice`, `LocalDevice`: probe, push, run, clean up |
+| `adb` | `AdbShell`, `AdbDevice`: an Android device over adb |
+| `binary` | `read_elf`, `check_binary`: does this benchmark binary fit the device |
 """
 
+from keras_bnn_af.benchmarks.devices.adb import AdbDevice, AdbShell
+from keras_bnn_af.benchmarks.devices.binary import (
+    ElfInfo,
+    check_binary,
+    glibc_error,
+    read_elf,
+)
 from keras_bnn_af.benchmarks.devices.device import (
     Device,
     DeviceFacts,
@@ -25,6 +34,9 @@ from keras_bnn_af.benchmarks.devices.shell import (
 )
 
 __all__ = [
+    "AdbDevice",
+    "AdbShell",
+    "ElfInfo",
     "Completed",
     "Device",
     "DeviceError",
@@ -37,5 +49,8 @@ __all__ = [
     "SshDevice",
     "SshError",
     "SshShell",
+    "check_binary",
+    "glibc_error",
     "parse_probe",
+    "read_elf",
 ]
