@@ -10,7 +10,8 @@ Every command hides TensorFlow's logs (`keras_bnn_af._quiet`) unless `--verbose`
 is given, and shows the progress of its long steps. Output folders (`train`,
 `demo`, `search --out`) are created with their missing parents; output files
 (`plot --out`, `bench --json`, `export --out`, `export --report`) go into an
-existing folder. Both are checked before any work.
+existing folder. Both are checked before any work. `bench` and `report` live in
+`keras_bnn_af.cli_bench`, the shared argument types in `keras_bnn_af._cli_options`.
 """
 
 import argparse
@@ -19,37 +20,17 @@ import sys
 from datetime import datetime
 from pathlib import Path
 
-from keras_bnn_af import _quiet
-from keras_bnn_af._files import check_output_file
+from keras_bnn_af import _quiet, cli_bench
+from keras_bnn_af._cli_options import (
+    check_new_output_file,
+    positive_float,
+    positive_int,
+)
 
 VERBOSE_HELP = (
     "show TensorFlow's logs and warnings (hidden by default; a TF_CPP_MIN_LOG_LEVEL "
     "you set is kept)"
 )
-
-
-def positive_int(text: str) -> int:
-    try:
-        value = int(text)
-    except ValueError:
-        value = 0
-    if value < 1:
-        raise argparse.ArgumentTypeError(
-            f"expected a positive integer, got {text!r}; pass 1 or more"
-        )
-    return value
-
-
-def positive_float(text: str) -> float:
-    try:
-        value = float(text)
-    except ValueError:
-        value = 0.0
-    if not value > 0:
-        raise argparse.ArgumentTypeError(
-            f"expected a positive number, got {text!r}; pass e.g. 0.001"
-        )
-    return value
 
 
 def binarizer_spec(text: str) -> str | dict:
@@ -67,6 +48,7 @@ def binarizer_spec(text: str) -> str | dict:
         ) from None
 
 
+#: Where `bench --device ssh://...|adb` looks for LCE's benchmark binary.
 def build_parser() -> argparse.ArgumentParser:
     from keras_bnn_af import __version__
 
@@ -310,26 +292,7 @@ def build_parser() -> argparse.ArgumentParser:
     )
     export.set_defaults(handler=_export)
 
-    bench = commands.add_parser(
-        "bench", help="host latency of a .tflite model with the fastest LCE kernels"
-    )
-    bench.add_argument("tflite", type=Path, metavar="MODEL.tflite")
-    bench.add_argument("--threads", type=positive_int, default=1)
-    bench.add_argument("--runs", type=positive_int, default=30)
-    bench.add_argument(
-        "--kernel",
-        default="auto",
-        help="auto (time each configuration, keep the fastest) or one of "
-        "lce_default, indirect_bgemm, xnnpack, indirect_bgemm+xnnpack",
-    )
-    bench.add_argument(
-        "--json",
-        type=Path,
-        default=None,
-        help="JSON file to write the results to, in an existing folder",
-    )
-    bench.add_argument("--overwrite", action="store_true", help="replace --json")
-    bench.set_defaults(handler=_bench)
+    cli_bench.add_commands(commands)
 
     listing = commands.add_parser("list", help="list datasets, models and binarizers")
     listing.set_defaults(handler=_list)
@@ -357,18 +320,6 @@ def _add_run_options(parser: argparse.ArgumentParser, *, out_help: str) -> None:
         action="store_true",
         help="allow --out to exist; replaces the run's own files in it",
     )
-
-
-def _check_output_file(path: Path | None, option: str, *, overwrite: bool) -> None:
-    """Refuses, before any work, a file `option` cannot write or must not replace."""
-    if path is None:
-        return
-    check_output_file(path, option)
-    if path.exists() and not overwrite:
-        raise FileExistsError(
-            f"{str(path)!r} already exists; expected {option} to name a new file. "
-            f"Pass another {option} file, or --overwrite to replace it."
-        )
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -440,7 +391,7 @@ def _demo(args: argparse.Namespace) -> int:
 
 
 def _plot(args: argparse.Namespace) -> int:
-    _check_output_file(args.out, "--out", overwrite=args.overwrite)
+    check_new_output_file(args.out, "--out", overwrite=args.overwrite)
     from keras_bnn_af import plots
 
     low, high = args.range
@@ -490,8 +441,8 @@ def _search(args: argparse.Namespace) -> int:
 
 
 def _export(args: argparse.Namespace) -> int:
-    _check_output_file(args.out, "--out", overwrite=args.overwrite)
-    _check_output_file(args.report, "--report", overwrite=args.overwrite)
+    check_new_output_file(args.out, "--out", overwrite=args.overwrite)
+    check_new_output_file(args.report, "--report", overwrite=args.overwrite)
     from keras_bnn_af import benchmarks, converters, runs
 
     model = runs.load_trained_model(args.model)
@@ -514,29 +465,6 @@ def _export(args: argparse.Namespace) -> int:
     if args.report:
         converters.write_report(report, args.report)
     print(report.to_markdown(), end="")
-    return 0
-
-
-def _bench(args: argparse.Namespace) -> int:
-    from keras_bnn_af.benchmarks import benchmark_tflite
-
-    _check_output_file(args.json, "--json", overwrite=args.overwrite)
-    result = benchmark_tflite(
-        args.tflite,
-        threads=args.threads,
-        runs=args.runs,
-        kernel=args.kernel,
-        progress=True,
-    )
-    for kernel, median in result.candidates_median_ms.items():
-        print(f"  {kernel:<24} {median:9.3f} ms (trial median)")
-    print(
-        f"{result.model}: {result.median_ms:.3f} ms median, {result.p90_ms:.3f} ms "
-        f"p90 over {result.runs} runs, kernel {result.kernel}, "
-        f"{result.threads} thread(s)"
-    )
-    if args.json:
-        args.json.write_text(json.dumps(result.to_json(), indent=2))
     return 0
 
 

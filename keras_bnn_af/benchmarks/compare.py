@@ -1,0 +1,454 @@
+"""Interleaved A/B latency comparison on one device, with an A-vs-A control.
+
+```python
+with SshDevice("pi@raspberrypi.local") as pi:
+    result = compare_on_device(pi, "lce_benchmark_model_aarch64",
+                               "binarynet.tflite", "binarynet_float32.tflite",
+                               threads=4, runs=50, rounds=5)
+print(result.ratio.median, result.ratio.low, result.ratio.high)
+print(result.control.median)  # the noise floor: 1.0 up to noise
+```
+
+Both files (and the binary) are pushed once; then every round runs
+
+    A, B, A-control
+
+in one session, all with the same flags: so the runs alternate A, B, A, B...
+and slow drifts (heat, a background job) hit both files alike. A-control is
+the same file A run again right after B. Per round the ratio is `B / A` and
+the control `A-control / A`: the same estimator (a later run over the round's
+first A run), so the control's spread is what the ratio's spread would be if
+B were A. If the ratio's range overlaps the control's, the files are not
+told apart at this number of rounds.
+
+Each run's value is the binary's `avg` over its `runs` timed inferences. A
+file's latency is the median of its per-round values; its spread is their
+min-max range (with 5 rounds a quartile is an interpolation between two
+rounds; min-max shows every round). Ratios are medians of per-round ratios,
+with the min-max of those.
+"""
+
+import hashlib
+import os
+import statistics
+import sys
+import uuid
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+
+from keras_bnn_af.benchmarks.devices import Device, DeviceFacts
+from keras_bnn_af.benchmarks.logs import parse_benchmark_log
+from keras_bnn_af.benchmarks.records import BenchmarkRecord
+
+__all__ = [
+    "TWIN_COMMAND",
+    "TWIN_NAME",
+    "Comparison",
+    "Spread",
+    "compare_on_device",
+    "spread",
+    "summarize",
+]
+
+#: The host twin, run by this Python (what `LocalDevice` runs by default).
+TWIN_COMMAND = (sys.executable, "-m", "keras_bnn_af.benchmarks.benchmark_model")
+TWIN_NAME = "keras-bnn-af-benchmark-model (host twin)"
+
+
+@dataclass(frozen=True)
+class Spread:
+    """The median of per-round values and their min-max range."""
+
+    median: float
+    low: float
+    high: float
+    values: tuple[float, ...]
+
+    def to_json(self) -> dict:
+        return {
+            "median": self.median,
+            "low": self.low,
+            "high": self.high,
+            "values": list(self.values),
+        }
+
+
+def spread(values: Sequence[float]) -> Spread:
+    """`Spread` of `values` (at least one)."""
+    if not values:
+        raise ValueError("spread of no values")
+    values = tuple(float(value) for value in values)
+    return Spread(statistics.median(values), min(values), max(values), values)
+
+
+@dataclass(frozen=True)
+class Comparison:
+    """What `compare_on_device` measured (times in ms, per-round values).
+
+    # Attributes
+        a, b: per-file median and min-max of the per-round `avg` (B `None`
+            without a second file).
+        a_control: the same for the A-control runs (`None` without B).
+        ratio: per-round `B / A`; `None` without B.
+        control: per-round `A-control / A`; `None` without B.
+        records: every run, in the order run.
+    """
+
+    device: DeviceFacts
+    threads: int
+    runs: int
+    rounds: int
+    a_name: str
+    b_name: str | None
+    a: Spread
+    b: Spread | None
+    a_control: Spread | None
+    ratio: Spread | None
+    control: Spread | None
+    records: tuple[BenchmarkRecord, ...]
+
+
+def compare_on_device(
+    device: Device,
+    binary: str | os.PathLike | Sequence[str],
+    a: str | os.PathLike,
+    b: str | os.PathLike | None = None,
+    *,
+    threads: int,
+    runs: int,
+    rounds: int = 5,
+    warmup: int = 1,
+    extra_flags: Sequence[str] = (),
+    timeout: float = 600,
+    facts: DeviceFacts | None = None,
+    binary_name: str | None = None,
+    progress: Callable[[str], None] | None = None,
+) -> Comparison:
+    """Runs A, B, A-control for `rounds` rounds on `device` (see the module doc).
+
+    # Arguments
+        device: an open `Device` (the caller cleans it up).
+        binary: a local binary file to push (`lce_benchmark_model_aarch64`),
+            or a command already on the device (a list, e.g. `TWIN_COMMAND`).
+        a, b: local `.tflite` files; without `b`, A alone runs `rounds` times.
+        threads, runs, warmup, extra_flags, timeout: see `Device.run_benchmark`.
+        facts: the device's facts if already probed; probed otherwise.
+        binary_name: the name recorded for a command binary.
+        progress: called with a line before every run.
+    """
+    if not isinstance(rounds, int) or rounds < 1:
+        raise ValueError(f"rounds must be a positive integer, got {rounds!r}")
+    facts = facts or device.probe()
+    if isinstance(binary, str | os.PathLike):
+        binary_path = Path(binary)
+        remote_binary: str | list[str] = device.push_binary(binary_path).path
+        name, binary_sha = binary_path.name, _sha256(binary_path)
+    else:
+        remote_binary = list(binary)
+        name, binary_sha = binary_name or TWIN_NAME, None
+    files = {"A": Path(a)}
+    if b is not None:
+        files["B"] = Path(b)
+    remote = {role: device.push_model(path).path for role, path in files.items()}
+    digests = {role: _sha256(path) for role, path in files.items()}
+    order = ["A", "B", "A-control"] if b is not None else ["A"]
+    flags = [
+        f"--num_threads={threads}",
+        f"--num_runs={runs}",
+        f"--warmup_runs={warmup}",
+        *extra_flags,
+    ]
+    session = uuid.uuid4().hex[:12]
+    records: list[BenchmarkRecord] = []
+    for round_ in range(rounds):
+        for role in order:
+            file_role = "B" if role == "B" else "A"
+            path = files[file_role]
+            if progress:
+                progress(
+                    f"round {round_ + 1}/{rounds}: {role} {path.name}, "
+                    f"{threads} thread(s), {runs} runs"
+                )
+            raw = device.run_benchmark(
+                remote_binary,
+                remote[file_role],
+                threads=threads,
+                runs=runs,
+                warmup=warmup,
+                extra_flags=extra_flags,
+                timeout=timeout,
+            )
+            records.append(
+                BenchmarkRecord.from_log(
+                    parse_benchmark_log(raw),
+                    raw,
+                    device=facts.to_json(),
+                    model_name=path.stem,
+                    model_path=str(path),
+                    model_sha256=digests[file_role],
+                    binary_name=name,
+                    binary_sha256=binary_sha,
+                    flags=flags,
+                    threads=threads,
+                    runs=runs,
+                    warmup=warmup,
+                    role=role if b is not None else None,
+                    session=session,
+                    round=round_,
+                    index=len(records),
+                )
+            )
+    return summarize(records, facts=facts, threads=threads, runs=runs, rounds=rounds)
+
+
+def summarize(
+    records: Sequence[BenchmarkRecord],
+    *,
+    facts: DeviceFacts,
+    threads: int,
+    runs: int,
+    rounds: int,
+) -> Comparison:
+    """The `Comparison` of one session's records (roles A, B, A-control)."""
+    by_role: dict[str | None, dict[int, float]] = {}
+    for record in records:
+        by_role.setdefault(record.role, {})[record.round] = record.avg_ms
+    names = {record.role: record.model_name for record in records}
+    if "B" not in by_role:  # a single file: role None
+        (values,) = by_role.values()
+        (a_name,) = names.values()
+        return Comparison(
+            device=facts,
+            threads=threads,
+            runs=runs,
+            rounds=rounds,
+            a_name=a_name,
+            b_name=None,
+            a=spread(list(values.values())),
+            b=None,
+            a_control=None,
+            ratio=None,
+            control=None,
+            records=tuple(records),
+        )
+    a, b, c = by_role["A"], by_role["B"], by_role["A-control"]
+    common = sorted(set(a) & set(b) & set(c))
+    return Comparison(
+        device=facts,
+        threads=threads,
+        runs=runs,
+        rounds=rounds,
+        a_name=names["A"],
+        b_name=names["B"],
+        a=spread([a[r] for r in common]),
+        b=spread([b[r] for r in common]),
+        a_control=spread([c[r] for r in common]),
+        ratio=spread([b[r] / a[r] for r in common]),
+        control=spread([c[r] / a[r] for r in common]),
+        records=tuple(records),
+    )
+
+
+def _sha256(path: Path) -> str:
+    digest = hashlib.sha256()
+    with path.open("rb") as file:
+        for block in iter(lambda: file.read(1 << 20), b""):
+            digest.update(block)
+    return digest.hexdigest()
+
+
+#: A model whose name is another's plus this suffix is its float32 twin.
+FLOAT_TWIN_SUFFIX = "_float32"
+REPORT_FILE = "report.md"
+LATENCY_PLOT = "latency.png"
+THREADS_PLOT = "threads.png"
+_X86 = ("x86_64", "amd64", "i386", "i686")
+X86_NOTE = (
+    "x86 host latency ranks models on this host only: LCE has optimized binary "
+    "kernels only for 32/64-bit ARM, so benchmark on the target device to rank "
+    "models for it."
+)
+
+
+def is_x86(facts: dict) -> bool:
+    return (facts.get("arch") or "").lower() in _X86
+
+
+def device_label(facts: dict) -> str:
+    """`name (arch, cpu, os)` from a record's device facts."""
+    details = [
+        facts.get(key)
+        for key in ("arch", "board", "cpu_model", "os_name")
+        if facts.get(key)
+    ]
+    return (
+        f"{facts.get('device')} ({', '.join(details)})"
+        if details
+        else str(facts.get("device"))
+    )
+
+
+def report_markdown(records: Sequence[BenchmarkRecord]) -> str:
+    """The markdown report of results-file records (see `write_report`)."""
+    lines = [
+        "# Benchmark report",
+        "",
+        f"{len(records)} runs. Per model and threads: the median and the min-max of "
+        "the runs' average latency (each run's `avg` over its timed inferences; "
+        "A-control runs count as runs of model A). `ratio` is the model's median "
+        f"over its float32 twin's (the model named `<name>{FLOAT_TWIN_SUFFIX}`) on "
+        "the same device and threads, where that twin was benchmarked. Comparison "
+        "sessions (`bench --compare`) are listed below each table with their "
+        "per-round B/A ratio and A-vs-A control.",
+    ]
+    for group in _by_device(records).values():
+        facts = group[0].device
+        lines += ["", f"## {device_label(facts)}", ""]
+        if is_x86(facts):
+            lines += [f"Note: {X86_NOTE}", ""]
+        lines += [
+            "| model | threads | runs | median ms | min-max ms "
+            "| ratio to float32 twin |"
+        ]
+        lines += ["|---|---|---|---|---|---|"]
+        cells = _cells(group)
+        for (model, threads), cell in sorted(cells.items()):
+            twin = cells.get((model + FLOAT_TWIN_SUFFIX, threads))
+            ratio = f"{cell.median / twin.median:.3f}" if twin else "-"
+            lines.append(
+                f"| {model} | {threads} | {len(cell.values)} | {cell.median:.3f} | "
+                f"{cell.low:.3f}-{cell.high:.3f} | {ratio} |"
+            )
+        sessions = _sessions(group)
+        if sessions:
+            lines += [
+                "",
+                "| session | threads | A | B | rounds | B/A median (min-max) | "
+                "A-control/A median (min-max) |",
+                "|---|---|---|---|---|---|---|",
+            ]
+            for session, comparison in sessions.items():
+                ratio, control = comparison.ratio, comparison.control
+                lines.append(
+                    f"| {session} | {comparison.threads} | {comparison.a_name} | "
+                    f"{comparison.b_name} | {len(ratio.values)} | "
+                    f"{ratio.median:.3f} ({ratio.low:.3f}-{ratio.high:.3f}) | "
+                    f"{control.median:.3f} ({control.low:.3f}-{control.high:.3f}) |"
+                )
+    lines += ["", f"![latency per model]({LATENCY_PLOT})", ""]
+    lines += [f"![threads scaling]({THREADS_PLOT})", ""]
+    return "\n".join(lines)
+
+
+def write_report(
+    records: Sequence[BenchmarkRecord], out: str | os.PathLike
+) -> list[Path]:
+    """Writes `report.md`, `latency.png` and `threads.png` into the folder `out`
+    (created with its parents); the caller checks for an existing report."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    from keras_bnn_af._files import write_atomic
+
+    if not records:
+        raise ValueError(
+            "The results file has no records. Expected: runs appended by "
+            "`keras-bnn-af bench --results`. Fix: run bench with --results first."
+        )
+    out = Path(out)
+    out.mkdir(parents=True, exist_ok=True)
+    devices = _by_device(records)
+    written = []
+    figure, axes = plt.subplots(
+        len(devices), 1, figsize=(8, 3.5 * len(devices)), squeeze=False
+    )
+    for axis, group in zip(axes[:, 0], devices.values(), strict=True):
+        cells = _cells(group)
+        models = sorted({model for model, _ in cells})
+        threads = sorted({t for _, t in cells})
+        width = 0.8 / len(threads)
+        for i, count in enumerate(threads):
+            xs, heights, errors = [], [], [[], []]
+            for j, model in enumerate(models):
+                if (cell := cells.get((model, count))) is None:
+                    continue
+                xs.append(j + (i - (len(threads) - 1) / 2) * width)
+                heights.append(cell.median)
+                errors[0].append(cell.median - cell.low)
+                errors[1].append(cell.high - cell.median)
+            axis.bar(xs, heights, width, yerr=errors, capsize=3, label=f"{count} thr")
+        axis.set_xticks(range(len(models)), models, rotation=20, ha="right")
+        axis.set_ylabel("median latency (ms)")
+        axis.set_title(device_label(group[0].device), fontsize=9)
+        axis.legend(fontsize=8)
+    figure.tight_layout()
+    figure.savefig(out / LATENCY_PLOT, dpi=100)
+    plt.close(figure)
+    written.append(out / LATENCY_PLOT)
+
+    figure, axes = plt.subplots(
+        len(devices), 1, figsize=(6, 3.5 * len(devices)), squeeze=False
+    )
+    for axis, group in zip(axes[:, 0], devices.values(), strict=True):
+        cells = _cells(group)
+        for model in sorted({model for model, _ in cells}):
+            points = sorted((t, c) for (m, t), c in cells.items() if m == model)
+            axis.errorbar(
+                [t for t, _ in points],
+                [c.median for _, c in points],
+                yerr=[
+                    [c.median - c.low for _, c in points],
+                    [c.high - c.median for _, c in points],
+                ],
+                marker="o",
+                capsize=3,
+                label=model,
+            )
+        axis.set_xlabel("threads")
+        axis.set_ylabel("median latency (ms)")
+        axis.set_title(device_label(group[0].device), fontsize=9)
+        axis.legend(fontsize=8)
+    figure.tight_layout()
+    figure.savefig(out / THREADS_PLOT, dpi=100)
+    plt.close(figure)
+    written.append(out / THREADS_PLOT)
+    write_atomic(out / REPORT_FILE, report_markdown(records))
+    return [out / REPORT_FILE, *written]
+
+
+def _by_device(records: Sequence[BenchmarkRecord]) -> dict[str, list[BenchmarkRecord]]:
+    groups: dict[str, list[BenchmarkRecord]] = {}
+    for record in records:
+        groups.setdefault(device_label(record.device), []).append(record)
+    return groups
+
+
+def _cells(records: Sequence[BenchmarkRecord]) -> dict[tuple[str, int], Spread]:
+    values: dict[tuple[str, int], list[float]] = {}
+    for record in records:
+        values.setdefault((record.model_name, record.threads), []).append(record.avg_ms)
+    return {key: spread(group) for key, group in values.items()}
+
+
+def _sessions(records: Sequence[BenchmarkRecord]) -> dict[str, Comparison]:
+    """Comparison sessions (records with roles A, B and A-control)."""
+    grouped: dict[str, list[BenchmarkRecord]] = {}
+    for record in records:
+        if record.session and record.role in ("A", "B", "A-control"):
+            grouped.setdefault(record.session, []).append(record)
+    result = {}
+    for session, group in grouped.items():
+        if {r.role for r in group} != {"A", "B", "A-control"}:
+            continue
+        first = group[0]
+        result[session] = summarize(
+            group,
+            facts=DeviceFacts(device=first.device.get("device", "?")),
+            threads=first.threads,
+            runs=first.runs,
+            rounds=len({r.round for r in group}),
+        )
+    return result

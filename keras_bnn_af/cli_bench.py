@@ -1,0 +1,443 @@
+"""The `keras-bnn-af bench` and `report` commands: latency on this host or a device.
+
+```
+keras-bnn-af bench m.tflite                          # this host, fastest kernels
+keras-bnn-af bench m.tflite --device ssh://pi@raspberrypi.local --threads 1,4 \\
+    --compare m_float32.tflite --results bench.jsonl
+keras-bnn-af report bench.jsonl --out bench-report
+```
+"""
+
+import argparse
+import json
+import re
+import sys
+from pathlib import Path
+
+from keras_bnn_af._cli_options import check_new_output_file, positive_int
+from keras_bnn_af._files import check_output_file
+
+__all__ = ["DEVICE_BINARY_DIR", "add_commands", "device_spec", "threads_list"]
+
+DEVICE_BINARY_DIR = Path("~/.cache/keras-bnn-af/bin")
+_DEVICE_FORMS = "host, local, ssh://user@host[:port] or adb[:SERIAL]"
+_SSH = re.compile(
+    r"ssh://(?P<user>[^@\s/:\[\]]+)@(?P<host>\[[0-9A-Fa-f:.]+\]|[^@\s/:\[\]]+)"
+    r"(?::(?P<port>[^/]*))?/?"
+)
+
+
+def non_negative_int(text: str) -> int:
+    if not text.strip().isdigit():
+        raise argparse.ArgumentTypeError(
+            f"expected 0 or a positive integer, got {text!r}; pass e.g. 1"
+        )
+    return int(text)
+
+
+def threads_list(text: str) -> list[int]:
+    """`1,4` -> [1, 4]: positive integers, comma-separated, no repeats."""
+    items = [item.strip() for item in text.split(",")]
+    if not all(item.isdigit() and int(item) > 0 for item in items):
+        raise argparse.ArgumentTypeError(
+            f"expected positive integers separated by commas, got {text!r}; pass "
+            "e.g. 1 or 1,4"
+        )
+    return list(dict.fromkeys(int(item) for item in items))
+
+
+def device_spec(text: str) -> tuple:
+    """`host`, `local`, `ssh://user@host[:port]` or `adb[:SERIAL]` as a tuple:
+    `("host",)`, `("local",)`, `("ssh", user, host, port)`, `("adb", serial)`."""
+    value = text.strip()
+    if value.lower() in ("host", "local"):
+        return (value.lower(),)
+    if value == "adb" or value.startswith("adb:"):
+        from keras_bnn_af.benchmarks import devices
+
+        if getattr(devices, "AdbDevice", None) is None:
+            raise argparse.ArgumentTypeError(
+                f"{text!r}: adb devices are not available yet in this "
+                f"version. Expected: host, local or ssh://user@host[:port]. Fix: "
+                "benchmark over ssh, or run the binary with `adb shell` by hand "
+                "(see the README's benchmark section)."
+            )
+        serial = value.partition(":")[2] or None
+        return ("adb", serial)
+    match = _SSH.fullmatch(value)
+    if match:
+        port = match["port"]
+        if port is not None and not (port.isdigit() and 0 < int(port) < 65536):
+            raise argparse.ArgumentTypeError(
+                f"{text!r} has port {port!r}, which is not a port. "
+                f"Expected: {_DEVICE_FORMS}, a port 1-65535. Fix: pass e.g. "
+                f"ssh://{match['user']}@{match['host']}:22."
+            )
+        return ("ssh", match["user"], match["host"], int(port) if port else None)
+    raise argparse.ArgumentTypeError(
+        f"{text!r} is not a device. Expected: {_DEVICE_FORMS}. "
+        f"Fix: {_device_hint(value)}"
+    )
+
+
+def _device_hint(value: str) -> str:
+    import difflib
+
+    rest = re.sub(r"^ssh:/*", "", value, flags=re.IGNORECASE)
+    if rest != value or "@" in value:
+        if "@" not in rest:
+            host = rest.strip("/") or "HOST"
+            return f"name the user: did you mean ssh://USER@{host}?"
+        return f"did you mean ssh://{rest.strip('/')}?"
+    close = difflib.get_close_matches(value.lower(), ["host", "local", "adb"], n=1)
+    if close:
+        return f"did you mean {close[0]}?"
+    if value and re.fullmatch(r"[\w.-]+(:\d+)?", value):
+        return f"for a machine reached over ssh, pass ssh://USER@{value}."
+    return f"pass one of {_DEVICE_FORMS}."
+
+
+def add_commands(commands) -> None:
+    """Adds `bench` and `report` to the `keras-bnn-af` subparsers `commands`."""
+    bench = commands.add_parser(
+        "bench",
+        help="latency of a .tflite model: on this host, or on a device with LCE's "
+        "benchmark binary",
+        description="Latency of a .tflite model. --device host (the default) times "
+        "it in LCE's Python interpreter with the fastest kernel configuration; "
+        "--device local, ssh://user@host[:port] or adb[:SERIAL] run LCE's "
+        "lce_benchmark_model (--binary) on the device, --rounds times, and with "
+        "--compare interleave A, B and an A-vs-A control run in one session.",
+    )
+    bench.add_argument("tflite", type=Path, metavar="MODEL.tflite")
+    bench.add_argument(
+        "--device",
+        type=device_spec,
+        default=("host",),
+        metavar="DEVICE",
+        help="host (default), local, ssh://user@host[:port] or adb[:SERIAL]",
+    )
+    bench.add_argument(
+        "--threads",
+        type=threads_list,
+        default=[1],
+        help="thread counts, comma-separated, e.g. 1,4 (default: 1)",
+    )
+    bench.add_argument(
+        "--runs",
+        type=positive_int,
+        default=None,
+        help="timed inferences per run (default: 30 on host, 50 on a device)",
+    )
+    bench.add_argument(
+        "--kernel",
+        default="auto",
+        help="--device host only: auto (time each configuration, keep the fastest) "
+        "or one of lce_default, indirect_bgemm, xnnpack, indirect_bgemm+xnnpack",
+    )
+    bench.add_argument(
+        "--json",
+        type=Path,
+        default=None,
+        help="--device host only: JSON file to write the results to, in an existing "
+        "folder",
+    )
+    bench.add_argument("--overwrite", action="store_true", help="replace --json")
+    device_only = bench.add_argument_group(
+        "device options (--device local, ssh://..., adb...)"
+    )
+    device_only.add_argument(
+        "--binary",
+        type=Path,
+        default=None,
+        help="LCE's lce_benchmark_model for the device (default: the host twin for "
+        f"local; for ssh and adb a lce_benchmark_model* file in {DEVICE_BINARY_DIR})",
+    )
+    device_only.add_argument(
+        "--identity", type=Path, default=None, help="ssh private key file"
+    )
+    device_only.add_argument(
+        "--accept-new-host-key",
+        action="store_true",
+        help="ssh: trust an unknown host's key on first contact (never a changed one)",
+    )
+    device_only.add_argument(
+        "--warmup",
+        type=non_negative_int,
+        default=None,
+        help="warm-up runs (default: 1)",
+    )
+    device_only.add_argument(
+        "--compare",
+        type=Path,
+        default=None,
+        metavar="OTHER.tflite",
+        help="model B, run interleaved with MODEL (A) and an A-vs-A control",
+    )
+    device_only.add_argument(
+        "--rounds", type=positive_int, default=None, help="rounds (default: 5)"
+    )
+    device_only.add_argument(
+        "--results",
+        type=Path,
+        default=None,
+        help="JSON-lines file to append every run to (created if missing; never "
+        "rewritten)",
+    )
+    bench.set_defaults(handler=_bench)
+
+    report = commands.add_parser(
+        "report",
+        help="markdown tables and plots from a `bench --results` file",
+        description="Reads a `bench --results` JSON-lines file and writes "
+        "DIR/report.md (a table per device: model x threads, median and min-max of "
+        "the runs' average latency, ratio to the model's float32 twin named "
+        "<model>_float32, and the --compare sessions' ratios and controls) with "
+        "latency.png and threads.png.",
+    )
+    report.add_argument("results", type=Path, metavar="RESULTS.jsonl")
+    report.add_argument(
+        "--out",
+        type=Path,
+        required=True,
+        help="report folder (created with missing parents)",
+    )
+    report.add_argument(
+        "--overwrite", action="store_true", help="replace an existing report.md"
+    )
+    report.set_defaults(handler=_report)
+
+
+def _bench(args: argparse.Namespace) -> int:
+    if args.device == ("host",):
+        return _bench_host(args)
+    return _bench_device(args)
+
+
+def _bench_host(args: argparse.Namespace) -> int:
+    import platform
+
+    from keras_bnn_af.benchmarks import benchmark_tflite
+    from keras_bnn_af.benchmarks.compare import X86_NOTE, is_x86
+
+    given = [
+        option
+        for option, value in (
+            ("--binary", args.binary),
+            ("--identity", args.identity),
+            ("--accept-new-host-key", args.accept_new_host_key),
+            ("--warmup", args.warmup),
+            ("--compare", args.compare),
+            ("--rounds", args.rounds),
+            ("--results", args.results),
+        )
+        if value not in (None, False)
+    ]
+    if given:
+        raise ValueError(
+            f"{', '.join(given)} need(s) a device, and --device is host. Expected: "
+            "--device local, ssh://user@host[:port] or adb[:SERIAL] with those "
+            "options. Fix: add --device local to run LCE's interpreter on this host "
+            "through the benchmark binary's twin, or drop them."
+        )
+    check_new_output_file(args.json, "--json", overwrite=args.overwrite)
+    results = []
+    for threads in args.threads:
+        result = benchmark_tflite(
+            args.tflite,
+            threads=threads,
+            runs=args.runs or 30,
+            kernel=args.kernel,
+            progress=True,
+        )
+        for kernel, median in result.candidates_median_ms.items():
+            print(f"  {kernel:<24} {median:9.3f} ms (trial median)")
+        print(
+            f"{result.model}: {result.median_ms:.3f} ms median, {result.p90_ms:.3f} "
+            f"ms p90 over {result.runs} runs, kernel {result.kernel}, "
+            f"{result.threads} thread(s)"
+        )
+        if is_x86({"arch": platform.machine()}):
+            print(f"Note: {X86_NOTE}")
+        results.append(result.to_json())
+    if args.json:
+        data = results[0] if len(results) == 1 else results
+        args.json.write_text(json.dumps(data, indent=2))
+    return 0
+
+
+def _bench_device(args: argparse.Namespace) -> int:
+    from keras_bnn_af.benchmarks import devices
+    from keras_bnn_af.benchmarks.compare import TWIN_COMMAND, compare_on_device
+    from keras_bnn_af.benchmarks.records import append_records, check_results_file
+
+    given = [
+        option
+        for option, value in (
+            ("--json", args.json),
+            ("--kernel", args.kernel if args.kernel != "auto" else None),
+        )
+        if value is not None
+    ]
+    if given:
+        raise ValueError(
+            f"{', '.join(given)} apply only to --device host. Expected: --results "
+            "for device runs (the binary chooses its kernels). Fix: drop "
+            f"{', '.join(given)}, or use --device host."
+        )
+    for option, path in (("MODEL.tflite", args.tflite), ("--compare", args.compare)):
+        if path is not None and not path.is_file():
+            raise ValueError(
+                f"{option} {str(path)!r} does not exist or is not a file. Expected: "
+                "a .tflite model on this machine. Fix: check the path."
+            )
+    if args.results is not None:
+        check_output_file(args.results, "--results")
+        check_results_file(args.results)
+    kind = args.device[0]
+    binary = args.binary
+    candidates: list[Path] = []
+    if binary is None and kind != "local":
+        candidates = _cached_binaries()
+    if binary is not None and not binary.is_file():
+        raise ValueError(
+            f"--binary {str(binary)!r} does not exist or is not a file. Expected: "
+            "LCE's lce_benchmark_model for the device. Fix: check the path."
+        )
+    if kind == "local":
+        device = devices.LocalDevice()
+        name = "local"
+    elif kind == "ssh":
+        _, user, host, port = args.device
+        device = devices.SshDevice(
+            f"{user}@{host.strip('[]')}",
+            port=port,
+            identity=args.identity,
+            accept_new_host_key=args.accept_new_host_key,
+        )
+        name = device.name
+    else:
+        device = devices.AdbDevice(args.device[1])
+        name = device.name
+    runs, warmup, rounds = args.runs or 50, args.warmup, args.rounds or 5
+    warmup = 1 if warmup is None else warmup
+    try:
+        with device:
+            print(f"probing {name}...", file=sys.stderr)
+            facts = device.probe()
+            if kind == "local" and binary is None:
+                command: Path | tuple = TWIN_COMMAND
+            else:
+                command = binary or _pick_binary(candidates, facts.arch)
+            for threads in args.threads:
+                comparison = compare_on_device(
+                    device,
+                    command,
+                    args.tflite,
+                    args.compare,
+                    threads=threads,
+                    runs=runs,
+                    rounds=rounds,
+                    warmup=warmup,
+                    facts=facts,
+                    progress=lambda line: print(line, file=sys.stderr),
+                )
+                print(_comparison_table(comparison))
+                if args.results is not None:
+                    append_records(args.results, comparison.records)
+    except devices.DeviceError as error:
+        print(f"keras-bnn-af bench: error: {error}", file=sys.stderr)
+        return 1
+    if args.results is not None:
+        print(f"appended {len(args.threads)} table(s) of runs to {args.results}")
+    return 0
+
+
+def _cached_binaries() -> list[Path]:
+    folder = DEVICE_BINARY_DIR.expanduser()
+    found = sorted(
+        path for path in folder.glob("lce_benchmark_model*") if path.is_file()
+    )
+    if not found:
+        raise ValueError(
+            f"No benchmark binary given and none in {folder}. Expected: LCE's "
+            "lce_benchmark_model for the device (release assets of "
+            "larq/compute-engine: lce_benchmark_model_aarch64 for a 64-bit Raspberry "
+            "Pi OS, lce_benchmark_model_android_arm64 for a phone); keras-bnn-af "
+            "never downloads it. Fix: pass --binary PATH, or put the file in "
+            f"{folder}."
+        )
+    return found
+
+
+def _pick_binary(candidates: list[Path], arch: str | None) -> Path:
+    if len(candidates) == 1:
+        return candidates[0]
+    suffix = {"aarch64": "aarch64", "arm64": "aarch64", "armv7l": "aarch32"}.get(
+        arch or ""
+    )
+    matching = [path for path in candidates if suffix and path.name.endswith(suffix)]
+    if len(matching) == 1:
+        return matching[0]
+    raise ValueError(
+        f"Several benchmark binaries in {DEVICE_BINARY_DIR}: "
+        f"{', '.join(path.name for path in candidates)}, and the device's arch "
+        f"({arch}) does not pick one. Expected: one binary for the device. Fix: "
+        "pass --binary PATH."
+    )
+
+
+def _comparison_table(comparison) -> str:
+    from keras_bnn_af.benchmarks.compare import X86_NOTE, device_label, is_x86
+
+    facts = comparison.device.to_json()
+    record = comparison.records[0]
+    lines = [
+        "",
+        f"{device_label(facts)}: {comparison.threads} thread(s), {comparison.runs} "
+        f"runs x {comparison.rounds} round(s), binary {record.binary_name}",
+        "| model | median ms | spread (min-max over rounds) | ratio |",
+        "|---|---|---|---|",
+    ]
+    rows = [(comparison.a_name, "A", comparison.a, None)]
+    if comparison.b is not None:
+        rows += [
+            (comparison.b_name, "B", comparison.b, comparison.ratio),
+            (comparison.a_name, "A-control", comparison.a_control, comparison.control),
+        ]
+    for model, role, values, ratio in rows:
+        label = f"{model} ({role})" if comparison.b is not None else model
+        lines.append(
+            f"| {label} | {values.median:.3f} | {values.low:.3f}-{values.high:.3f} | "
+            + (f"{ratio.median:.3f} |" if ratio else "1 |")
+        )
+    if comparison.ratio is not None:
+        for label, ratio in (
+            ("B / A", comparison.ratio),
+            ("A-control / A (noise floor)", comparison.control),
+        ):
+            lines.append(
+                f"| {label} | - | {ratio.low:.3f}-{ratio.high:.3f} | "
+                f"{ratio.median:.3f} |"
+            )
+    if is_x86(facts):
+        lines.append(f"Note: {X86_NOTE}")
+    return "\n".join(lines)
+
+
+def _report(args: argparse.Namespace) -> int:
+    from keras_bnn_af._files import check_output_folder
+    from keras_bnn_af.benchmarks.compare import REPORT_FILE, write_report
+    from keras_bnn_af.benchmarks.records import read_records
+
+    check_output_folder(args.out, "--out")
+    report = args.out / REPORT_FILE
+    if report.exists() and not args.overwrite:
+        raise FileExistsError(
+            f"{str(report)!r} already exists; expected --out to hold no report.md. "
+            "Pass another --out folder, or --overwrite to replace it."
+        )
+    records = read_records(args.results)
+    for path in write_report(records, args.out):
+        print(f"wrote {path}")
+    return 0

@@ -1,0 +1,114 @@
+"""`bench --device local|ssh://...` and `report`, end to end with the host twin."""
+
+import json
+
+import pytest
+
+from keras_bnn_af import cli
+
+
+@pytest.fixture(scope="module")
+def models(tmp_path_factory):
+    import larq_compute_engine as lce
+
+    from keras_bnn_af.testing import binary_block_net
+
+    folder = tmp_path_factory.mktemp("bench_device")
+    a, b = folder / "tiny.tflite", folder / "tiny_float32.tflite"
+    a.write_bytes(lce.convert_keras_model(binary_block_net("ste_sign", filters=(8,))))
+    b.write_bytes(lce.convert_keras_model(binary_block_net("ste_sign", filters=(16,))))
+    return a, b
+
+
+def test_bench_local_compare_appends_results_and_report_reads_them(
+    models, tmp_path, capsys
+):
+    a, b = models
+    results = tmp_path / "bench.jsonl"
+    args = ["bench", str(a), "--device", "local", "--compare", str(b)]
+    args += ["--threads", "1,2", "--runs", "2", "--rounds", "2", "--results"]
+    assert cli.main([*args, str(results)]) == 0
+    out = capsys.readouterr().out
+    assert out.count("| B / A | - |") == 2
+    assert out.count("| A-control / A (noise floor) | - |") == 2
+    assert "| tiny (A) |" in out and "| tiny_float32 (B) |" in out
+    assert "1 thread(s), 2 runs x 2 round(s)" in out
+    lines = results.read_bytes().splitlines()
+    assert len(lines) == 2 * 2 * 3  # threads x rounds x (A, B, A-control)
+    roles = [json.loads(line)["role"] for line in lines]
+    assert roles == ["A", "B", "A-control"] * 4
+    first = json.loads(lines[0])
+    assert first["device"]["device"] == "local" and first["threads"] == 1
+    assert "count=2" in first["log"]
+
+    before = results.read_bytes()
+    assert cli.main([*args, str(results)]) == 0
+    assert results.read_bytes().startswith(before)  # appended, not rewritten
+    capsys.readouterr()
+
+    report = tmp_path / "report"
+    assert cli.main(["report", str(results), "--out", str(report)]) == 0
+    text = (report / "report.md").read_text()
+    assert "| tiny | 1 | 8 |" in text  # 2 runs of A x 2 rounds x 2 bench calls
+    assert "| tiny_float32 | 2 | 4 |" in text
+    assert text.count("A-control/A median") == 1
+    for png in ("latency.png", "threads.png"):
+        assert (report / png).read_bytes().startswith(b"\x89PNG")
+    with pytest.raises(SystemExit) as exit_:
+        cli.main(["report", str(results), "--out", str(report)])
+    assert exit_.value.code == 2
+    assert "already exists" in capsys.readouterr().err
+    assert cli.main(["report", str(results), "--out", str(report), "--overwrite"]) == 0
+
+
+def test_bench_refuses_a_results_file_that_is_not_json_lines(models, tmp_path, capsys):
+    a, _ = models
+    results = tmp_path / "notes.md"
+    results.write_text("# my notes\n")
+    with pytest.raises(SystemExit) as exit_:
+        cli.main(["bench", str(a), "--device", "local", "--results", str(results)])
+    assert exit_.value.code == 2
+    err = capsys.readouterr().err
+    assert "Line 1 of results file" in err and "Fix: " in err
+    assert results.read_text() == "# my notes\n"
+
+
+@pytest.mark.parametrize(
+    ("device", "fix"),
+    [
+        ("pi@raspberrypi", "did you mean ssh://pi@raspberrypi?"),
+        ("ssh://raspberrypi", "did you mean ssh://USER@raspberrypi?"),
+        ("ssh:pi@raspberrypi:22", "did you mean ssh://pi@raspberrypi:22?"),
+        ("lcoal", "did you mean local?"),
+        ("ssh://pi@host:70000", "pass e.g. ssh://pi@host:22."),
+        ("raspberrypi.local", "pass ssh://USER@raspberrypi.local."),
+    ],
+)
+def test_bad_devices_exit_2_with_what_expected_fix(device, fix, capsys):
+    with pytest.raises(SystemExit) as exit_:
+        cli.main(["bench", "m.tflite", "--device", device])
+    assert exit_.value.code == 2
+    err = capsys.readouterr().err
+    assert f"argument --device: {device!r}" in err
+    assert "Expected: host, local, ssh://user@host[:port] or adb[:SERIAL]" in err
+    assert "Fix: " in err and fix in err
+
+
+def test_device_options_are_refused_on_the_host(models, capsys):
+    a, b = models
+    with pytest.raises(SystemExit) as exit_:
+        cli.main(["bench", str(a), "--compare", str(b)])
+    assert exit_.value.code == 2
+    assert "--compare need(s) a device" in capsys.readouterr().err
+
+
+def test_ssh_without_a_binary_names_where_to_put_it(
+    models, tmp_path, monkeypatch, capsys
+):
+    a, _ = models
+    monkeypatch.setenv("HOME", str(tmp_path))
+    with pytest.raises(SystemExit) as exit_:
+        cli.main(["bench", str(a), "--device", "ssh://pi@127.0.0.1:1"])
+    assert exit_.value.code == 2
+    err = capsys.readouterr().err
+    assert ".cache/keras-bnn-af/bin" in err and "never downloads it" in err
