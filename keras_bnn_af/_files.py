@@ -8,6 +8,7 @@ together with its missing parents. `check_output_file` and
 its last step on a path it could have refused at the first.
 """
 
+import hashlib
 import os
 import tempfile
 from pathlib import Path
@@ -107,3 +108,12 @@ def _check_writable(out: Path, folder: Path, option: str) -> None:
             f"Cannot write {str(out)!r}: folder {str(folder)!r} is not writable "
             f"({error.strerror or error}). Pass {option} in a writable folder."
         ) from None
+
+
+def file_sha256(path: str | os.PathLike) -> str:
+    """The hex sha256 of a file's bytes, read in 1 MiB blocks."""
+    digest = hashlib.sha256()
+    with Path(path).open("rb") as file:
+        for block in iter(lambda: file.read(1 << 20), b""):
+            digest.update(block)
+    return digest.hexdigest()

@@ -28,7 +28,6 @@ rounds; min-max shows every round). Ratios are medians of per-round ratios,
 with the min-max of those.
 """
 
-import hashlib
 import os
 import statistics
 import sys
@@ -37,6 +36,7 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
+from keras_bnn_af._files import file_sha256
 from keras_bnn_af.benchmarks.devices import Device, DeviceFacts
 from keras_bnn_af.benchmarks.logs import parse_benchmark_log
 from keras_bnn_af.benchmarks.records import BenchmarkRecord
@@ -143,7 +143,7 @@ def compare_on_device(
     if isinstance(binary, str | os.PathLike):
         binary_path = Path(binary)
         remote_binary: str | list[str] = device.push_binary(binary_path).path
-        name, binary_sha = binary_path.name, _sha256(binary_path)
+        name, binary_sha = binary_path.name, file_sha256(binary_path)
     else:
         remote_binary = list(binary)
         name, binary_sha = binary_name or TWIN_NAME, None
@@ -151,7 +151,7 @@ def compare_on_device(
     if b is not None:
         files["B"] = Path(b)
     remote = {role: device.push_model(path).path for role, path in files.items()}
-    digests = {role: _sha256(path) for role, path in files.items()}
+    digests = {role: file_sha256(path) for role, path in files.items()}
     order = ["A", "B", "A-control"] if b is not None else ["A"]
     flags = [
         f"--num_threads={threads}",
@@ -248,14 +248,6 @@ def summarize(
         control=spread([c[r] / a[r] for r in common]),
         records=tuple(records),
     )
-
-
-def _sha256(path: Path) -> str:
-    digest = hashlib.sha256()
-    with path.open("rb") as file:
-        for block in iter(lambda: file.read(1 << 20), b""):
-            digest.update(block)
-    return digest.hexdigest()
 
 
 #: A model whose name is another's plus this suffix is its float32 twin.

@@ -20,7 +20,6 @@ has it), in its own process group whose id is written to the work dir, so
 clean-up can kill it even when the local ssh client was killed first.
 """
 
-import hashlib
 import json
 import os
 import re
@@ -29,6 +28,7 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import NamedTuple
 
+from keras_bnn_af._files import file_sha256
 from keras_bnn_af.benchmarks.devices.shell import (
     DeviceError,
     LocalShell,
@@ -304,7 +304,7 @@ class Device:
         """Copies an executable to `<work dir>/<sha256>.bin` (mode 700)."""
         return self._push(Path(path), ".bin", executable=True)
 
-    def remote_sha256(self, remote_path: str) -> str | None:
+    def remotefile_sha256(self, remote_path: str) -> str | None:
         """The remote file's sha256, `None` if it is missing (or no sha256sum)."""
         completed = self.shell.run(
             ["sh", "-c", 'sha256sum -- "$1" 2>/dev/null', "sh", remote_path],
@@ -412,9 +412,9 @@ class Device:
                 f"{path} does not exist or is not a file. Expected the file to copy "
                 "to the device. Fix: check the path."
             )
-        digest = _sha256(path)
+        digest = file_sha256(path)
         remote = f"{self.work_dir()}/{digest}{suffix}"
-        if self.remote_sha256(remote) == digest:
+        if self.remotefile_sha256(remote) == digest:
             return Pushed(remote, False)
         self.shell.push(path, remote, executable=executable)
         return Pushed(remote, True)
@@ -457,14 +457,6 @@ class LocalDevice(Device):
 
     def __init__(self, temp_root: str | None = None):
         super().__init__(LocalShell(), temp_root=temp_root)
-
-
-def _sha256(path: Path) -> str:
-    digest = hashlib.sha256()
-    with path.open("rb") as file:
-        for block in iter(lambda: file.read(1 << 20), b""):
-            digest.update(block)
-    return digest.hexdigest()
 
 
 def _glibc(getconf: str | None, ldd: str | None) -> str | None:
