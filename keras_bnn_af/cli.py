@@ -288,7 +288,38 @@ def build_parser() -> argparse.ArgumentParser:
         help="time the file against the same model with ste_sign on this host",
     )
     export.add_argument(
-        "--overwrite", action="store_true", help="replace --out and --report"
+        "--overwrite",
+        action="store_true",
+        help="replace --out and --report (and the --compare-float32 file)",
+    )
+    on_device = export.add_argument_group(
+        "benchmark the written file on a device, as `bench --device` does"
+    )
+    on_device.add_argument(
+        "--device",
+        type=cli_bench.device_spec,
+        default=None,
+        metavar="DEVICE",
+        help="local, ssh://user@host[:port] or adb[:SERIAL]",
+    )
+    on_device.add_argument(
+        "--threads",
+        type=cli_bench.threads_list,
+        default=[1],
+        help="thread counts, comma-separated, e.g. 1,4 (default: 1)",
+    )
+    on_device.add_argument(
+        "--runs",
+        type=positive_int,
+        default=None,
+        help="timed inferences per run (default: 50)",
+    )
+    cli_bench.add_device_options(on_device)
+    on_device.add_argument(
+        "--compare-float32",
+        action="store_true",
+        help="also write the float32 twin as <out>_float32.tflite and run it as "
+        "--compare (B) against the export (A)",
     )
     export.set_defaults(handler=_export)
 
@@ -443,6 +474,37 @@ def _search(args: argparse.Namespace) -> int:
 def _export(args: argparse.Namespace) -> int:
     check_new_output_file(args.out, "--out", overwrite=args.overwrite)
     check_new_output_file(args.report, "--report", overwrite=args.overwrite)
+    twin_path = None
+    if args.device is None:
+        given = [
+            option
+            for option, value in (
+                ("--binary", args.binary),
+                ("--identity", args.identity),
+                ("--accept-new-host-key", args.accept_new_host_key),
+                ("--runs", args.runs),
+                ("--warmup", args.warmup),
+                ("--rounds", args.rounds),
+                ("--results", args.results),
+                ("--timeout", args.timeout),
+                ("--pin-big-cores", args.pin_big_cores),
+                ("--compare-float32", args.compare_float32),
+            )
+            if value not in (None, False)
+        ]
+        if given:
+            raise ValueError(
+                f"{', '.join(given)} need(s) --device. Expected: --device local, "
+                "ssh://user@host[:port] or adb[:SERIAL] with those options. Fix: "
+                "add --device, or drop them."
+            )
+    else:
+        cli_bench.check_device_options(args)
+        if args.compare_float32:
+            twin_path = args.out.with_name(f"{args.out.stem}_float32.tflite")
+            check_new_output_file(
+                twin_path, "--compare-float32", overwrite=args.overwrite
+            )
     from keras_bnn_af import benchmarks, converters, runs
 
     model = runs.load_trained_model(args.model)
@@ -465,7 +527,15 @@ def _export(args: argparse.Namespace) -> int:
     if args.report:
         converters.write_report(report, args.report)
     print(report.to_markdown(), end="")
-    return 0
+    if args.device is None:
+        return 0
+    if twin_path is not None:
+        from keras_bnn_af._files import write_atomic
+
+        twin = converters.convert_float32(converters.float32_twin(model))
+        write_atomic(twin_path, twin)
+        print(f"wrote the float32 twin {twin_path} ({len(twin):,} bytes)")
+    return cli_bench.bench_on_device(args, args.out, twin_path, command="export")
 
 
 def _list(args: argparse.Namespace) -> int:

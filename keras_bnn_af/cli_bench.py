@@ -14,12 +14,27 @@ import re
 import sys
 from pathlib import Path
 
-from keras_bnn_af._cli_options import check_new_output_file, positive_int
+from keras_bnn_af._cli_options import (
+    check_new_output_file,
+    positive_float,
+    positive_int,
+)
 from keras_bnn_af._files import check_output_file
 
-__all__ = ["DEVICE_BINARY_DIR", "add_commands", "device_spec", "threads_list"]
+__all__ = [
+    "DEFAULT_TIMEOUT",
+    "DEVICE_BINARY_DIR",
+    "add_commands",
+    "add_device_options",
+    "bench_on_device",
+    "check_device_options",
+    "device_spec",
+    "threads_list",
+]
 
 DEVICE_BINARY_DIR = Path("~/.cache/keras-bnn-af/bin")
+#: Seconds a run on a device may take (`--timeout`).
+DEFAULT_TIMEOUT = 600.0
 _DEVICE_FORMS = "host, local, ssh://user@host[:port] or adb[:SERIAL]"
 _SSH = re.compile(
     r"ssh://(?P<user>[^@\s/:\[\]]+)@(?P<host>\[[0-9A-Fa-f:.]+\]|[^@\s/:\[\]]+)"
@@ -97,6 +112,57 @@ def _device_hint(value: str) -> str:
     return f"pass one of {_DEVICE_FORMS}."
 
 
+def add_device_options(group) -> None:
+    """Adds the options of a benchmark on a device (`--binary`, `--identity`,
+    `--accept-new-host-key`, `--warmup`, `--rounds`, `--results`, `--timeout`,
+    `--pin-big-cores`) to `group`; `bench` and `export --device` share them and
+    `bench_on_device`, which reads them."""
+    group.add_argument(
+        "--binary",
+        type=Path,
+        default=None,
+        help="LCE's lce_benchmark_model for the device (default: the host twin for "
+        f"local; for ssh and adb a lce_benchmark_model* file in {DEVICE_BINARY_DIR})",
+    )
+    group.add_argument(
+        "--identity", type=Path, default=None, help="ssh private key file"
+    )
+    group.add_argument(
+        "--accept-new-host-key",
+        action="store_true",
+        help="ssh: trust an unknown host's key on first contact (never a changed one)",
+    )
+    group.add_argument(
+        "--warmup",
+        type=non_negative_int,
+        default=None,
+        help="warm-up runs (default: 1)",
+    )
+    group.add_argument(
+        "--rounds", type=positive_int, default=None, help="rounds (default: 5)"
+    )
+    group.add_argument(
+        "--results",
+        type=Path,
+        default=None,
+        help="JSON-lines file to append every run to (created if missing; never "
+        "rewritten)",
+    )
+    group.add_argument(
+        "--timeout",
+        type=positive_float,
+        default=None,
+        metavar="SECONDS",
+        help=f"stop a run on the device after SECONDS (default: {DEFAULT_TIMEOUT:g})",
+    )
+    group.add_argument(
+        "--pin-big-cores",
+        action="store_true",
+        help="run the binary under `taskset` on the device's big cores (the CPUs "
+        "with the highest max frequency); a notice and no pinning when all are equal",
+    )
+
+
 def add_commands(commands) -> None:
     """Adds `bench` and `report` to the `keras-bnn-af` subparsers `commands`."""
     bench = commands.add_parser(
@@ -146,43 +212,13 @@ def add_commands(commands) -> None:
     device_only = bench.add_argument_group(
         "device options (--device local, ssh://..., adb...)"
     )
-    device_only.add_argument(
-        "--binary",
-        type=Path,
-        default=None,
-        help="LCE's lce_benchmark_model for the device (default: the host twin for "
-        f"local; for ssh and adb a lce_benchmark_model* file in {DEVICE_BINARY_DIR})",
-    )
-    device_only.add_argument(
-        "--identity", type=Path, default=None, help="ssh private key file"
-    )
-    device_only.add_argument(
-        "--accept-new-host-key",
-        action="store_true",
-        help="ssh: trust an unknown host's key on first contact (never a changed one)",
-    )
-    device_only.add_argument(
-        "--warmup",
-        type=non_negative_int,
-        default=None,
-        help="warm-up runs (default: 1)",
-    )
+    add_device_options(device_only)
     device_only.add_argument(
         "--compare",
         type=Path,
         default=None,
         metavar="OTHER.tflite",
         help="model B, run interleaved with MODEL (A) and an A-vs-A control",
-    )
-    device_only.add_argument(
-        "--rounds", type=positive_int, default=None, help="rounds (default: 5)"
-    )
-    device_only.add_argument(
-        "--results",
-        type=Path,
-        default=None,
-        help="JSON-lines file to append every run to (created if missing; never "
-        "rewritten)",
     )
     bench.set_defaults(handler=_bench)
 
@@ -230,6 +266,8 @@ def _bench_host(args: argparse.Namespace) -> int:
             ("--compare", args.compare),
             ("--rounds", args.rounds),
             ("--results", args.results),
+            ("--timeout", args.timeout),
+            ("--pin-big-cores", args.pin_big_cores),
         )
         if value not in (None, False)
     ]
@@ -267,10 +305,6 @@ def _bench_host(args: argparse.Namespace) -> int:
 
 
 def _bench_device(args: argparse.Namespace) -> int:
-    from keras_bnn_af.benchmarks import devices
-    from keras_bnn_af.benchmarks.compare import TWIN_COMMAND, compare_on_device
-    from keras_bnn_af.benchmarks.records import append_records, check_results_file
-
     given = [
         option
         for option, value in (
@@ -285,25 +319,43 @@ def _bench_device(args: argparse.Namespace) -> int:
             "for device runs (the binary chooses its kernels). Fix: drop "
             f"{', '.join(given)}, or use --device host."
         )
-    for option, path in (("MODEL.tflite", args.tflite), ("--compare", args.compare)):
+    return bench_on_device(args, args.tflite, args.compare, command="bench")
+
+
+def bench_on_device(
+    args: argparse.Namespace,
+    model: Path,
+    compare: Path | None = None,
+    *,
+    command: str = "bench",
+) -> int:
+    """`bench --device` on `model` (A) and `compare` (B): the device path of
+    `bench` and of `export --device`. `args` holds the options of
+    `add_device_options` with `device`, `threads` and `runs`. Returns the exit
+    status (1 after a `DeviceError`, printed as `keras-bnn-af COMMAND: error:`).
+
+    A binary file is checked against the probed device before anything is
+    pushed (`check_binary`: a wrong architecture is an error naming the right
+    LCE release asset; warnings go to stderr, once).
+    """
+    from keras_bnn_af.benchmarks import devices
+    from keras_bnn_af.benchmarks.compare import (
+        TWIN_COMMAND,
+        big_core_mask,
+        compare_on_device,
+        no_pin_notice,
+    )
+    from keras_bnn_af.benchmarks.records import append_records
+
+    for option, path in (("MODEL.tflite", model), ("--compare", compare)):
         if path is not None and not path.is_file():
             raise ValueError(
                 f"{option} {str(path)!r} does not exist or is not a file. Expected: "
                 "a .tflite model on this machine. Fix: check the path."
             )
-    if args.results is not None:
-        check_output_file(args.results, "--results")
-        check_results_file(args.results)
+    candidates = check_device_options(args)
     kind = args.device[0]
     binary = args.binary
-    candidates: list[Path] = []
-    if binary is None and kind != "local":
-        candidates = _cached_binaries()
-    if binary is not None and not binary.is_file():
-        raise ValueError(
-            f"--binary {str(binary)!r} does not exist or is not a file. Expected: "
-            "LCE's lce_benchmark_model for the device. Fix: check the path."
-        )
     if kind == "local":
         device = devices.LocalDevice()
         name = "local"
@@ -321,36 +373,85 @@ def _bench_device(args: argparse.Namespace) -> int:
         name = device.name
     runs, warmup, rounds = args.runs or 50, args.warmup, args.rounds or 5
     warmup = 1 if warmup is None else warmup
+    timeout = args.timeout or DEFAULT_TIMEOUT
+    shown: set[str] = set()
+
+    def warn(text: str) -> None:
+        if text not in shown:
+            shown.add(text)
+            print(f"warning: {text}", file=sys.stderr)
+
     try:
         with device:
             print(f"probing {name}...", file=sys.stderr)
             facts = device.probe()
             if kind == "local" and binary is None:
-                command: Path | tuple = TWIN_COMMAND
+                binary_or_command: Path | tuple = TWIN_COMMAND
             else:
-                command = binary or _pick_binary(candidates, facts.arch)
+                binary_or_command = binary or _pick_binary(candidates, facts.arch)
+            cpu_mask = None
+            if args.pin_big_cores:
+                cpu_mask = big_core_mask(facts)
+                if cpu_mask is None:
+                    print(f"notice: {no_pin_notice(facts)}", file=sys.stderr)
+                else:
+                    cores = ",".join(map(str, facts.big_cores))
+                    print(
+                        f"pinning to big cores {cores} (taskset {cpu_mask})",
+                        file=sys.stderr,
+                    )
             for threads in args.threads:
                 comparison = compare_on_device(
                     device,
-                    command,
-                    args.tflite,
-                    args.compare,
+                    binary_or_command,
+                    model,
+                    compare,
                     threads=threads,
                     runs=runs,
                     rounds=rounds,
                     warmup=warmup,
+                    timeout=timeout,
                     facts=facts,
+                    cpu_mask=cpu_mask,
+                    warn=warn,
                     progress=lambda line: print(line, file=sys.stderr),
                 )
                 print(_comparison_table(comparison))
                 if args.results is not None:
                     append_records(args.results, comparison.records)
     except devices.DeviceError as error:
-        print(f"keras-bnn-af bench: error: {error}", file=sys.stderr)
+        print(f"keras-bnn-af {command}: error: {error}", file=sys.stderr)
         return 1
     if args.results is not None:
         print(f"appended {len(args.threads)} table(s) of runs to {args.results}")
     return 0
+
+
+def check_device_options(args: argparse.Namespace) -> list[Path]:
+    """Checks, before any work, what `bench_on_device` will use: a device that
+    runs a binary, the `--results` file (JSON lines or new), the `--binary`
+    file; returns the cached binaries to pick from (empty with --binary or for
+    `local`)."""
+    from keras_bnn_af.benchmarks.records import check_results_file
+
+    kind = args.device[0]
+    if kind == "host":
+        raise ValueError(
+            "--device host runs no benchmark binary. Expected: --device local, "
+            "ssh://user@host[:port] or adb[:SERIAL]. Fix: pass --device local for "
+            "this machine."
+        )
+    if args.results is not None:
+        check_output_file(args.results, "--results")
+        check_results_file(args.results)
+    if args.binary is not None and not args.binary.is_file():
+        raise ValueError(
+            f"--binary {str(args.binary)!r} does not exist or is not a file. "
+            "Expected: LCE's lce_benchmark_model for the device. Fix: check the path."
+        )
+    if args.binary is None and kind != "local":
+        return _cached_binaries()
+    return []
 
 
 def _cached_binaries() -> list[Path]:

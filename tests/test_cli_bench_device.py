@@ -112,3 +112,51 @@ def test_ssh_without_a_binary_names_where_to_put_it(
     assert exit_.value.code == 2
     err = capsys.readouterr().err
     assert ".cache/keras-bnn-af/bin" in err and "never downloads it" in err
+
+
+def test_export_benchmarks_the_file_and_its_float32_twin_on_the_device(
+    tmp_path, capsys
+):
+    """`export m.h5 --device local --compare-float32`: the verified export is run
+    as A, its float32 twin (written next to it) as B, through `bench --device`'s
+    code path; records appended to --results."""
+    import warnings
+
+    from keras_bnn_af._keras import keras
+    from keras_bnn_af.testing import binary_block_net
+
+    keras.utils.set_random_seed(0)
+    saved = tmp_path / "m.h5"
+    with warnings.catch_warnings():
+        warnings.filterwarnings("ignore", message=".*HDF5 file.*legacy")
+        binary_block_net("ste_sign", filters=(8,)).save(saved)
+    out, results = tmp_path / "m.tflite", tmp_path / "bench.jsonl"
+    args = ["export", str(saved), "--out", str(out), "--verify-samples", "8"]
+    args += ["--device", "local", "--compare-float32", "--runs", "2", "--rounds", "2"]
+    assert cli.main([*args, "--results", str(results)]) == 0
+    captured = capsys.readouterr()
+    twin = tmp_path / "m_float32.tflite"
+    assert out.is_file() and twin.is_file()
+    assert f"wrote the float32 twin {twin}" in captured.out
+    assert "| m (A) |" in captured.out and "| m_float32 (B) |" in captured.out
+    assert "| B / A | - |" in captured.out
+    lines = [json.loads(line) for line in results.read_text().splitlines()]
+    assert [line["role"] for line in lines] == ["A", "B", "A-control"] * 2
+    assert [line["model_name"] for line in lines[:2]] == ["m", "m_float32"]
+
+    # The twin is an output file: refused, before any work, without --overwrite.
+    out.unlink()
+    with pytest.raises(SystemExit) as exit_:
+        cli.main([*args])
+    assert exit_.value.code == 2
+    assert f"{str(twin)!r} already exists" in capsys.readouterr().err
+    assert not out.exists()
+
+
+def test_export_device_options_need_a_device(tmp_path, capsys):
+    args = ["export", str(tmp_path / "m.h5"), "--out", str(tmp_path / "m.tflite")]
+    with pytest.raises(SystemExit) as exit_:
+        cli.main([*args, "--compare-float32", "--pin-big-cores"])
+    assert exit_.value.code == 2
+    err = capsys.readouterr().err
+    assert "--pin-big-cores, --compare-float32 need(s) --device" in err

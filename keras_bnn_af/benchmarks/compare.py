@@ -26,6 +26,12 @@ file's latency is the median of its per-round values; its spread is their
 min-max range (with 5 rounds a quartile is an interpolation between two
 rounds; min-max shows every round). Ratios are medians of per-round ratios,
 with the min-max of those.
+
+A binary file is read (`read_elf`) and checked against the device's facts
+(`check_binary`) before anything is pushed: a wrong architecture is a
+`DeviceError` naming LCE's release asset; a run that fails with
+``GLIBC_2.xx' not found`` becomes `glibc_error`'s error. `cpu_mask` runs the
+binary under `taskset` (see `big_core_mask`) and is recorded in the flags.
 """
 
 import os
@@ -33,11 +39,18 @@ import statistics
 import sys
 import uuid
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 
 from keras_bnn_af._files import file_sha256
-from keras_bnn_af.benchmarks.devices import Device, DeviceFacts
+from keras_bnn_af.benchmarks.devices import (
+    Device,
+    DeviceError,
+    DeviceFacts,
+    check_binary,
+    glibc_error,
+    read_elf,
+)
 from keras_bnn_af.benchmarks.logs import parse_benchmark_log
 from keras_bnn_af.benchmarks.records import BenchmarkRecord
 
@@ -46,7 +59,10 @@ __all__ = [
     "TWIN_NAME",
     "Comparison",
     "Spread",
+    "big_core_mask",
+    "check_taskset",
     "compare_on_device",
+    "no_pin_notice",
     "spread",
     "summarize",
 ]
@@ -93,6 +109,7 @@ class Comparison:
         ratio: per-round `B / A`; `None` without B.
         control: per-round `A-control / A`; `None` without B.
         records: every run, in the order run.
+        warnings: `check_binary`'s warnings about the binary on this device.
     """
 
     device: DeviceFacts
@@ -107,6 +124,49 @@ class Comparison:
     ratio: Spread | None
     control: Spread | None
     records: tuple[BenchmarkRecord, ...]
+    warnings: tuple[str, ...] = ()
+
+
+def big_core_mask(facts: DeviceFacts) -> str | None:
+    """The `taskset` mask (hex, no `0x`) of the probed big cores: the CPUs with
+    the highest `cpuinfo_max_freq`. `None` when the max frequencies are all
+    equal or unreadable (nothing to pin to; see `no_pin_notice`)."""
+    if not facts.big_cores:
+        return None
+    return format(sum(1 << cpu for cpu in facts.big_cores), "x")
+
+
+def no_pin_notice(facts: DeviceFacts) -> str:
+    """Why `--pin-big-cores` does not pin on this device."""
+    freqs = set(facts.max_freq_khz.values())
+    if not facts.max_freq_khz:
+        why = (
+            "no per-CPU max frequency is readable there "
+            "(/sys/devices/system/cpu/cpu*/cpufreq/cpuinfo_max_freq), so its cores "
+            "count as equal"
+        )
+    elif len(freqs) == 1:
+        why = (
+            f"all {len(facts.max_freq_khz)} cores have the same max frequency "
+            f"({freqs.pop()} kHz)"
+        )
+    else:  # facts made by hand, without big_cores
+        why = "the probe named no big cores"
+    return f"--pin-big-cores: not pinning on {facts.device}: {why}."
+
+
+def check_taskset(device: Device) -> None:
+    """Raises a `DeviceError` (with the fix) when the device has no `taskset`."""
+    completed = device.shell.run(
+        ["sh", "-c", "command -v taskset >/dev/null 2>&1"], timeout=60
+    )
+    if completed.returncode != 0:
+        raise DeviceError(
+            f"--pin-big-cores needs `taskset` on {device.name}, and it has none.",
+            "`taskset` on the device's PATH (util-linux on Linux, toybox on Android).",
+            "install it (`sudo apt install util-linux` on Raspberry Pi OS / "
+            "Debian), or drop --pin-big-cores.",
+        )
 
 
 def compare_on_device(
@@ -124,6 +184,8 @@ def compare_on_device(
     facts: DeviceFacts | None = None,
     binary_name: str | None = None,
     progress: Callable[[str], None] | None = None,
+    cpu_mask: str | None = None,
+    warn: Callable[[str], None] | None = None,
 ) -> Comparison:
     """Runs A, B, A-control for `rounds` rounds on `device` (see the module doc).
 
@@ -136,17 +198,48 @@ def compare_on_device(
         facts: the device's facts if already probed; probed otherwise.
         binary_name: the name recorded for a command binary.
         progress: called with a line before every run.
+        cpu_mask: run the binary under `taskset CPU_MASK` (hex, see
+            `big_core_mask`); recorded in the flags as `taskset=0x<mask>`.
+        warn: called with each of `check_binary`'s warnings (also returned in
+            `Comparison.warnings`).
+
+    # Raises
+        DeviceError: a binary file that is not an ELF executable for the
+            device (`check_binary`: checked before anything is pushed), a run
+            that failed (a `GLIBC_2.xx not found` log becomes `glibc_error`'s
+            error), no `taskset` on the device with `cpu_mask`.
     """
     if not isinstance(rounds, int) or rounds < 1:
         raise ValueError(f"rounds must be a positive integer, got {rounds!r}")
+    if cpu_mask is not None and not (
+        cpu_mask and all(c in "0123456789abcdefABCDEF" for c in cpu_mask)
+    ):
+        raise ValueError(f"cpu_mask must be a hex CPU mask like f0, got {cpu_mask!r}")
     facts = facts or device.probe()
-    if isinstance(binary, str | os.PathLike):
+    elf = None
+    warnings: list[str] = []
+    is_file = isinstance(binary, str | os.PathLike)
+    if is_file:
         binary_path = Path(binary)
+        if _is_script(binary_path):
+            warnings = [_script_warning(binary_path)]
+        else:
+            elf = read_elf(binary_path)
+            warnings = check_binary(elf, facts)  # raises before anything is pushed
+        for warning in warnings:
+            if warn:
+                warn(warning)
+    if cpu_mask is not None:
+        check_taskset(device)
+    if is_file:
         remote_binary: str | list[str] = device.push_binary(binary_path).path
         name, binary_sha = binary_path.name, file_sha256(binary_path)
     else:
         remote_binary = list(binary)
         name, binary_sha = binary_name or TWIN_NAME, None
+    command = remote_binary if isinstance(remote_binary, list) else [remote_binary]
+    if cpu_mask is not None:
+        command = ["taskset", cpu_mask, *command]
     files = {"A": Path(a)}
     if b is not None:
         files["B"] = Path(b)
@@ -158,6 +251,7 @@ def compare_on_device(
         f"--num_runs={runs}",
         f"--warmup_runs={warmup}",
         *extra_flags,
+        *([f"taskset=0x{cpu_mask}"] if cpu_mask is not None else []),
     ]
     session = uuid.uuid4().hex[:12]
     records: list[BenchmarkRecord] = []
@@ -170,15 +264,22 @@ def compare_on_device(
                     f"round {round_ + 1}/{rounds}: {role} {path.name}, "
                     f"{threads} thread(s), {runs} runs"
                 )
-            raw = device.run_benchmark(
-                remote_binary,
-                remote[file_role],
-                threads=threads,
-                runs=runs,
-                warmup=warmup,
-                extra_flags=extra_flags,
-                timeout=timeout,
-            )
+            try:
+                raw = device.run_benchmark(
+                    command,
+                    remote[file_role],
+                    threads=threads,
+                    runs=runs,
+                    warmup=warmup,
+                    extra_flags=extra_flags,
+                    timeout=timeout,
+                )
+            except DeviceError as error:
+                # The run's log tail is in the message.
+                clearer = elf and glibc_error(str(error), elf, facts)
+                if clearer:
+                    raise clearer from error
+                raise
             records.append(
                 BenchmarkRecord.from_log(
                     parse_benchmark_log(raw),
@@ -199,7 +300,8 @@ def compare_on_device(
                     index=len(records),
                 )
             )
-    return summarize(records, facts=facts, threads=threads, runs=runs, rounds=rounds)
+    summary = summarize(records, facts=facts, threads=threads, runs=runs, rounds=rounds)
+    return replace(summary, warnings=tuple(warnings))
 
 
 def summarize(
@@ -444,3 +546,21 @@ def _sessions(records: Sequence[BenchmarkRecord]) -> dict[str, Comparison]:
             rounds=len({r.round for r in group}),
         )
     return result
+
+
+def _is_script(path: Path) -> bool:
+    """Whether `path` starts with a `#!` line (e.g. the host twin's console script)."""
+    try:
+        with path.open("rb") as file:
+            return file.read(2) == b"#!"
+    except OSError:
+        return False  # read_elf names the problem
+
+
+def _script_warning(path: Path) -> str:
+    return (
+        f"{path} is a script, not LCE's lce_benchmark_model: it is pushed and run as "
+        "it is, without the architecture and glibc checks. That is right for "
+        "keras-bnn-af-benchmark-model (the host twin) on a device where its "
+        "interpreter exists; for a device's figures use LCE's release binary."
+    )
