@@ -254,7 +254,7 @@ def _bench_host(args: argparse.Namespace) -> int:
     import platform
 
     from keras_bnn_af.benchmarks import benchmark_tflite
-    from keras_bnn_af.benchmarks.compare import X86_NOTE, is_x86
+    from keras_bnn_af.benchmarks.bench_report import X86_NOTE, is_x86
 
     given = [
         option
@@ -489,7 +489,7 @@ def _pick_binary(candidates: list[Path], arch: str | None) -> Path:
 
 
 def _comparison_table(comparison) -> str:
-    from keras_bnn_af.benchmarks.compare import X86_NOTE, device_label, is_x86
+    from keras_bnn_af.benchmarks.bench_report import X86_NOTE, device_label, is_x86
 
     facts = comparison.device.to_json()
     record = comparison.records[0]
@@ -528,7 +528,7 @@ def _comparison_table(comparison) -> str:
 
 def _report(args: argparse.Namespace) -> int:
     from keras_bnn_af._files import check_output_folder
-    from keras_bnn_af.benchmarks.compare import REPORT_FILE, write_report
+    from keras_bnn_af.benchmarks.bench_report import REPORT_FILE, write_report
     from keras_bnn_af.benchmarks.records import read_records
 
     check_output_folder(args.out, "--out")

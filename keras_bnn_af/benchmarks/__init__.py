@@ -5,6 +5,9 @@
 | `host` | `benchmark_tflite`, `compare_latency`, `median_latencies` |
 | `logs` | `parse_benchmark_log`: `lce_benchmark_model`'s log as a `BenchmarkLog` |
 | `benchmark_model` | `keras-bnn-af-benchmark-model`, the binary's host twin |
+| `compare` | `compare_on_device`: A, B, A-control rounds on one device |
+| `records` | `BenchmarkRecord`, append-only JSON-lines results files |
+| `bench_report` | markdown tables and plots of records (`keras-bnn-af report`) |
 | `devices` | `SshDevice`, `LocalDevice`: probe, push, run the binary, clean up |
 
 On a Raspberry Pi or a phone the runtime is LCE's `lce_benchmark_model` binary
@@ -31,6 +34,8 @@ _MODULES = {
         "median_latencies",
     ],
     f"{_PACKAGE}.logs": ["BenchmarkLog", "parse_benchmark_log"],
+    f"{_PACKAGE}.compare": ["Comparison", "compare_on_device"],
+    f"{_PACKAGE}.records": ["BenchmarkRecord", "append_records", "read_records"],
     f"{_PACKAGE}.devices": [
         "DeviceError",
         "DeviceFacts",
@@ -41,7 +46,15 @@ _MODULES = {
 }
 #: Public name -> (module, attribute), imported on first access.
 _LAZY = {name: (module, name) for module, names in _MODULES.items() for name in names}
-_SUBMODULES = ("benchmark_model", "devices", "host", "logs")
+_SUBMODULES = (
+    "bench_report",
+    "benchmark_model",
+    "compare",
+    "devices",
+    "host",
+    "logs",
+    "records",
+)
 
 __all__ = sorted(_LAZY)
 __getattr__, __dir__ = lazy_attributes(__name__, globals(), _LAZY, _SUBMODULES)
