@@ -6,8 +6,9 @@ The network is `vgg_small` (32x32x3 input, five binary 3x3 convs, binary max
 pooling) with random trained-looking BatchNorm statistics and quantizer weights
 (RSign alpha ~ U(-0.5, 0.5), GAAF scale ~ U(0.2, 1)). Each variant is exported
 with `keras_bnn_af.converters.export_lce` (verified on 256 seeded inputs) and
-all files are timed side by side in one process (`compare_latency`: fastest
-kernels per file, interleaved rounds), as ratios to the `ste_sign` network.
+all files are timed side by side in one process (`compare_latency`: one kernel
+configuration for all, interleaved rounds), as ratios to the `ste_sign` network.
+(docs/af_latency.md predates the shared configuration; regenerate it.)
 Writes benchmarks/results/af_latency.json and docs/af_latency.md.
 """
 

@@ -135,42 +135,48 @@ def compare_latency(
     runs: int = 20,
     warmup: int = 3,
     seed: int = 0,
+    control: bool = False,
 ) -> dict[str, HostBenchmark]:
     """Latencies of several models measured side by side, for ratios.
 
-    Each model first gets its fastest kernel configuration (`kernel="auto"`);
-    then `rounds` rounds time every model in turn for `runs` inferences, so
-    that load on a shared host affects all of them alike. `median_ms` and
+    All models run with **one** kernel configuration: the fastest for the
+    first model (`kernel="auto"` on it), so that a ratio compares the models
+    and not the kernels each would pick (measured here: files with identical
+    operators came out 0.90-1.22x apart when each chose its own). Then
+    `rounds` rounds time every model in turn for `runs` inferences, so load on
+    a shared host hits all of them alike; with `control`, each round ends
+    with the first model again, reported as `"<first> (control)"`: its ratio
+    to the first model is the noise floor of these ratios. `median_ms` and
     `p90_ms` are over all `rounds * runs` timings of a model.
 
     # Arguments
-        models: name -> `.tflite` path or bytes.
+        models: name -> `.tflite` path or bytes; the first is the reference.
 
     # Returns
-        name -> `HostBenchmark` (its `runs` is `rounds * runs`).
+        name -> `HostBenchmark` (its `runs` is `rounds * runs`), plus the
+        control entry with `control`.
     """
     _check_positive(threads=threads, rounds=rounds, runs=runs)
     flatbuffers = {name: read_tflite(model)[0] for name, model in models.items()}
-    chosen = {
-        name: benchmark_tflite(flatbuffer, threads=threads, runs=runs, seed=seed)
-        for name, flatbuffer in flatbuffers.items()
-    }
-    times = {name: [] for name in flatbuffers}
+    first = next(iter(flatbuffers))
+    chosen = benchmark_tflite(flatbuffers[first], threads=threads, runs=runs, seed=seed)
+    order = list(flatbuffers.items())
+    if control:
+        order.append((f"{first} (control)", flatbuffers[first]))
+    times = {name: [] for name, _ in order}
     for _ in range(rounds):
-        for name, flatbuffer in flatbuffers.items():
-            times[name] += _time(
-                flatbuffer, chosen[name].kernel, threads, runs, warmup, seed
-            )
+        for name, flatbuffer in order:
+            times[name] += _time(flatbuffer, chosen.kernel, threads, runs, warmup, seed)
     return {
         name: HostBenchmark(
             model=name,
-            kernel=chosen[name].kernel,
+            kernel=chosen.kernel,
             threads=threads,
             runs=len(values),
             median_ms=round(float(np.median(values)), 4),
             p90_ms=round(float(np.percentile(values, 90)), 4),
             min_ms=round(float(np.min(values)), 4),
-            candidates_median_ms=chosen[name].candidates_median_ms,
+            candidates_median_ms=chosen.candidates_median_ms,
         )
         for name, values in times.items()
     }
