@@ -36,6 +36,7 @@ from pathlib import Path
 import keras_tuner as kt
 
 from keras_bnn_af import data, training
+from keras_bnn_af._files import write_atomic
 from keras_bnn_af._keras import keras
 from keras_bnn_af.searchers import GAAFHyperModel, GeneticSearch
 
@@ -56,6 +57,7 @@ REFERENCES = {"ste_sign": "ste_sign", "GAAF sin(x) (catalog)": "gaaf:sin_x"}
 def oracles(args) -> dict:
     splits = data.load("mnist1d", batch_size=64, max_samples=args.max_samples, seed=0)
     runs = []
+    result = {"settings": vars(args) | {"command": _command()}, "runs": runs}
     for seed in args.seeds:
         curves = {}
         skipped = {}
@@ -80,7 +82,9 @@ def oracles(args) -> dict:
                 },
             }
         )
-    return {"settings": vars(args) | {"command": None}, "runs": runs}
+        # Saved per seed: an interrupted run keeps the seeds it finished.
+        write_atomic(RESULTS / "gaaf_search_oracles.json", json.dumps(result, indent=2))
+    return result
 
 
 def _search_scores(name: str, seed: int, splits, args) -> tuple[list[float], int]:
@@ -283,6 +287,10 @@ def _retrain_lines(result: dict) -> list[str]:
     return lines
 
 
+def _command() -> str:
+    return " ".join(["python", "benchmarks/gaaf_search.py", *sys.argv[1:]])
+
+
 def main(argv=None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     commands = parser.add_subparsers(dest="command", required=True)
@@ -314,9 +322,9 @@ def main(argv=None) -> int:
     RESULTS.mkdir(exist_ok=True)
     if args.command != "docs":
         result = oracles(args) if args.command == "oracles" else retrain(args)
-        result["settings"]["command"] = " ".join(["python", *sys.argv])
+        result["settings"]["command"] = _command()
         name = f"gaaf_search_{args.command}.json"
-        (RESULTS / name).write_text(json.dumps(result, indent=2) + "\n")
+        write_atomic(RESULTS / name, json.dumps(result, indent=2) + "\n")
     DOCS.write_text(render())
     print(f"wrote {DOCS}")
     return 0
