@@ -476,22 +476,9 @@ def _export(args: argparse.Namespace) -> int:
     check_new_output_file(args.report, "--report", overwrite=args.overwrite)
     twin_path = None
     if args.device is None:
-        given = [
-            option
-            for option, value in (
-                ("--binary", args.binary),
-                ("--identity", args.identity),
-                ("--accept-new-host-key", args.accept_new_host_key),
-                ("--runs", args.runs),
-                ("--warmup", args.warmup),
-                ("--rounds", args.rounds),
-                ("--results", args.results),
-                ("--timeout", args.timeout),
-                ("--pin-big-cores", args.pin_big_cores),
-                ("--compare-float32", args.compare_float32),
-            )
-            if value not in (None, False)
-        ]
+        given = cli_bench.device_options_given(
+            args, ("--runs", "runs"), ("--compare-float32", "compare_float32")
+        )
         if given:
             raise ValueError(
                 f"{', '.join(given)} need(s) --device. Expected: --device local, "

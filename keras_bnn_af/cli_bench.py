@@ -244,6 +244,30 @@ def add_commands(commands) -> None:
     report.set_defaults(handler=_report)
 
 
+#: Options only a device run uses: (flag, attribute of the parsed arguments).
+_DEVICE_ONLY = (
+    ("--binary", "binary"),
+    ("--identity", "identity"),
+    ("--accept-new-host-key", "accept_new_host_key"),
+    ("--warmup", "warmup"),
+    ("--rounds", "rounds"),
+    ("--results", "results"),
+    ("--timeout", "timeout"),
+    ("--pin-big-cores", "pin_big_cores"),
+)
+
+
+def device_options_given(
+    args: argparse.Namespace, *extra: tuple[str, str]
+) -> list[str]:
+    """The device-only options (and `extra` ones) the user gave, as flags."""
+    return [
+        flag
+        for flag, name in (*_DEVICE_ONLY, *extra)
+        if getattr(args, name) not in (None, False)
+    ]
+
+
 def _bench(args: argparse.Namespace) -> int:
     if args.device == ("host",):
         return _bench_host(args)
@@ -256,21 +280,7 @@ def _bench_host(args: argparse.Namespace) -> int:
     from keras_bnn_af.benchmarks import benchmark_tflite
     from keras_bnn_af.benchmarks.bench_report import X86_NOTE, is_x86
 
-    given = [
-        option
-        for option, value in (
-            ("--binary", args.binary),
-            ("--identity", args.identity),
-            ("--accept-new-host-key", args.accept_new_host_key),
-            ("--warmup", args.warmup),
-            ("--compare", args.compare),
-            ("--rounds", args.rounds),
-            ("--results", args.results),
-            ("--timeout", args.timeout),
-            ("--pin-big-cores", args.pin_big_cores),
-        )
-        if value not in (None, False)
-    ]
+    given = device_options_given(args, ("--compare", "compare"))
     if given:
         raise ValueError(
             f"{', '.join(given)} need(s) a device, and --device is host. Expected: "
