@@ -210,11 +210,18 @@ def compare_on_device(
             error), no `taskset` on the device with `cpu_mask`.
     """
     if not isinstance(rounds, int) or rounds < 1:
-        raise ValueError(f"rounds must be a positive integer, got {rounds!r}")
+        raise ValueError(
+            f"compare_on_device got rounds={rounds!r}; expected a positive integer. "
+            "Pass e.g. rounds=5 (each round runs A, B and A again)."
+        )
     if cpu_mask is not None and not (
         cpu_mask and all(c in "0123456789abcdefABCDEF" for c in cpu_mask)
     ):
-        raise ValueError(f"cpu_mask must be a hex CPU mask like f0, got {cpu_mask!r}")
+        raise ValueError(
+            f"compare_on_device got cpu_mask={cpu_mask!r}; expected a hex CPU mask "
+            "such as f0 (CPUs 4-7). Pass such a mask (e.g. from big_core_mask), "
+            "or None to run unpinned."
+        )
     facts = facts or device.probe()
     elf = None
     warnings: list[str] = []

@@ -70,5 +70,5 @@ def test_a_single_file_runs_its_rounds_without_roles(models):
 
 def test_rounds_must_be_positive(models):
     a, b = models
-    with pytest.raises(ValueError, match="rounds must be a positive integer"):
+    with pytest.raises(ValueError, match="rounds=0; expected a positive integer"):
         compare_on_device(LocalDevice(), ["true"], a, b, threads=1, runs=1, rounds=0)

@@ -283,3 +283,12 @@ def test_timeout_and_pin_are_device_options(model, capsys):
         cli.main(["bench", str(model), "--timeout", "5", "--pin-big-cores"])
     assert exit_.value.code == 2
     assert "--timeout, --pin-big-cores need(s) a device" in capsys.readouterr().err
+
+
+@pytest.mark.parametrize("mask", ["", "0xf0", "cpu4"])
+def test_a_malformed_cpu_mask_is_refused_before_any_work(mask):
+    with pytest.raises(ValueError, match="expected a hex CPU mask") as raised:
+        compare_on_device(
+            LocalDevice(), "unused", "unused.tflite", threads=1, runs=1, cpu_mask=mask
+        )
+    assert repr(mask) in str(raised.value) and "or None" in str(raised.value)
