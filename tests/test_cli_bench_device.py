@@ -36,7 +36,8 @@ def test_bench_local_compare_appends_results_and_report_reads_them(
     lines = results.read_bytes().splitlines()
     assert len(lines) == 2 * 2 * 3  # threads x rounds x (A, B, A-control)
     roles = [json.loads(line)["role"] for line in lines]
-    assert roles == ["A", "B", "A-control"] * 4
+    # Every round runs A, B, A; the reference A alternates (compare_on_device).
+    assert roles == ["A", "B", "A-control", "A-control", "B", "A"] * 2
     first = json.loads(lines[0])
     assert first["device"]["device"] == "local" and first["threads"] == 1
     assert "count=2" in first["log"]
@@ -96,10 +97,33 @@ def test_bad_devices_exit_2_with_what_expected_fix(device, fix, capsys):
 
 def test_device_options_are_refused_on_the_host(models, capsys):
     a, b = models
-    with pytest.raises(SystemExit) as exit_:
-        cli.main(["bench", str(a), "--compare", str(b)])
-    assert exit_.value.code == 2
-    assert "--compare need(s) a device" in capsys.readouterr().err
+    for extra in (["--rounds", "2"], ["--compare", str(b), "--results", "r.jsonl"]):
+        with pytest.raises(SystemExit) as exit_:
+            cli.main(["bench", str(a), *extra])
+        assert exit_.value.code == 2
+        flag = extra[-2]
+        assert f"{flag} need(s) a device" in capsys.readouterr().err
+
+
+def test_compare_on_the_host_interleaves_with_one_kernel_and_a_control(
+    models, tmp_path, capsys
+):
+    a, b = models
+    out = tmp_path / "compare.json"
+    args = ["bench", str(a), "--compare", str(b), "--runs", "2", "--rounds", "3"]
+    assert cli.main([*args, "--kernel", "lce_default", "--json", str(out)]) == 0
+    printed = capsys.readouterr().out
+    assert "kernel lce_default for both, 3 interleaved rounds of 2 runs" in printed
+    assert "(A again, control)" in printed
+    data = json.loads(out.read_text())
+    assert data["files"] == {"A": str(a), "B": str(b)}
+    assert set(data["results"]) == {"A", "B", "A (control)"}
+    for role, result in data["results"].items():
+        assert result["kernel"] == "lce_default" and result["runs"] == 6
+        assert len(result["round_medians_ms"]) == 3
+        ratio = data["ratios_to_a"][role]
+        assert len(ratio["values"]) == 3 and ratio["low"] <= ratio["high"]
+    assert data["ratios_to_a"]["A"]["values"] == [1.0, 1.0, 1.0]
 
 
 def test_ssh_without_a_binary_names_where_to_put_it(
@@ -141,7 +165,10 @@ def test_export_benchmarks_the_file_and_its_float32_twin_on_the_device(
     assert "| m (A) |" in captured.out and "| m_float32 (B) |" in captured.out
     assert "| B / A | - |" in captured.out
     lines = [json.loads(line) for line in results.read_text().splitlines()]
-    assert [line["role"] for line in lines] == ["A", "B", "A-control"] * 2
+    assert [line["role"] for line in lines] == [
+        *("A", "B", "A-control"),
+        *("A-control", "B", "A"),
+    ]
     assert [line["model_name"] for line in lines[:2]] == ["m", "m_float32"]
 
     # The twin is an output file: refused, before any work, without --overwrite.

@@ -9,17 +9,20 @@ print(result.ratio.median, result.ratio.low, result.ratio.high)
 print(result.control.median)  # the noise floor: 1.0 up to noise
 ```
 
-Both files (and the binary) are pushed once; then every round runs
+Both files (and the binary) are pushed once; then every round runs file A,
+file B, file A again, in one session, all with the same flags: so B always
+sits between two runs of A, and slow drifts (heat, a background job) hit both
+files alike. One of the two A runs is the reference `A`, the other
+`A-control`; the reference alternates between rounds:
 
-    A, B, A-control
+    round 0: A, B, A-control      round 1: A-control, B, A      ...
 
-in one session, all with the same flags: so the runs alternate A, B, A, B...
-and slow drifts (heat, a background job) hit both files alike. A-control is
-the same file A run again right after B. Per round the ratio is `B / A` and
-the control `A-control / A`: the same estimator (a later run over the round's
-first A run), so the control's spread is what the ratio's spread would be if
-B were A. If the ratio's range overlaps the control's, the files are not
-told apart at this number of rounds.
+Per round the ratio is `B / A` and the control `A-control / A`. Alternating
+keeps a position effect (say, the first run of a round running cold) out of
+the ratio's median: it lands on both sides of the control instead, widening
+its spread, where it shows. So the control's spread is what the ratio's
+spread would be if B were A; if the ratio's range overlaps the control's,
+the files are not told apart at this number of rounds.
 
 Each run's value is the binary's `avg` over its `runs` timed inferences. A
 file's latency is the median of its per-round values; its spread is their
@@ -252,7 +255,11 @@ def compare_on_device(
         files["B"] = Path(b)
     remote = {role: device.push_model(path).path for role, path in files.items()}
     digests = {role: file_sha256(path) for role, path in files.items()}
-    order = ["A", "B", "A-control"] if b is not None else ["A"]
+    orders = (
+        (("A", "B", "A-control"), ("A-control", "B", "A"))
+        if b is not None
+        else (("A",),)
+    )
     flags = [
         f"--num_threads={threads}",
         f"--num_runs={runs}",
@@ -263,7 +270,7 @@ def compare_on_device(
     session = uuid.uuid4().hex[:12]
     records: list[BenchmarkRecord] = []
     for round_ in range(rounds):
-        for role in order:
+        for role in orders[round_ % len(orders)]:
             file_role = "B" if role == "B" else "A"
             path = files[file_role]
             if progress:
@@ -305,6 +312,7 @@ def compare_on_device(
                     session=session,
                     round=round_,
                     index=len(records),
+                    warnings=tuple(warnings),
                 )
             )
     summary = summarize(records, facts=facts, threads=threads, runs=runs, rounds=rounds)

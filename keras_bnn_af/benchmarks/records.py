@@ -67,6 +67,8 @@ class BenchmarkRecord:
         round: the round of the comparison (0-based).
         index: the run's position in its session (0-based).
         log: the binary's raw log (stdout and stderr).
+        warnings: what `check_binary` warned about this binary on this device
+            (a 32-bit OS on a 64-bit CPU, a script instead of LCE's binary).
     """
 
     time: str
@@ -93,6 +95,7 @@ class BenchmarkRecord:
     round: int | None
     index: int | None
     log: str
+    warnings: tuple[str, ...] = ()
     schema: int = SCHEMA
 
     @classmethod
@@ -115,16 +118,20 @@ class BenchmarkRecord:
     def to_json(self) -> dict:
         data = asdict(self)
         data["flags"] = list(self.flags)
+        data["warnings"] = list(self.warnings)
         return data
 
     @classmethod
     def from_json(cls, data: dict) -> "BenchmarkRecord":
         """The record of `to_json()`'s dict; keys it does not know are ignored."""
         names = [field.name for field in fields(cls)]
-        missing = [name for name in names if name != "schema" and name not in data]
+        optional = {"schema", "warnings"}  # records written before `warnings`
+        missing = [name for name in names if name not in optional | set(data)]
         if missing:
             raise ValueError(f"missing field(s) {', '.join(missing)}")
-        return cls(**{name: data[name] for name in names if name in data})
+        given = {name: data[name] for name in names if name in data}
+        given["warnings"] = tuple(given.get("warnings", ()))
+        return cls(**given)
 
 
 def append_records(

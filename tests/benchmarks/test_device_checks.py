@@ -191,6 +191,7 @@ def test_a_script_binary_runs_unchecked_with_a_warning(model, tmp_path):
     (warning,) = warnings
     assert "is a script" in warning and "without the architecture" in warning
     assert [record.count for record in result.records] == [2]
+    assert result.records[0].warnings == (warning,)  # kept in the results file
 
 
 def test_cpu_mask_runs_under_taskset_and_is_recorded(model):

@@ -46,6 +46,14 @@ def test_round_trip_through_json():
     assert BenchmarkRecord.from_json(json.loads(json.dumps(first.to_json()))) == first
 
 
+def test_warnings_round_trip_and_older_records_without_them_still_read():
+    warned = record(warnings=("a 32-bit OS on a 64-bit CPU",))
+    assert BenchmarkRecord.from_json(json.loads(json.dumps(warned.to_json()))) == warned
+    older = record().to_json()
+    del older["warnings"], older["schema"]
+    assert BenchmarkRecord.from_json(older).warnings == ()
+
+
 def test_append_only_keeps_the_existing_bytes_as_a_prefix(tmp_path):
     path = tmp_path / "bench.jsonl"
     append_records(path, [record()])

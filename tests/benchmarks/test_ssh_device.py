@@ -361,6 +361,28 @@ def test_probe_output_of_a_big_little_board_without_glibc():
     assert empty.arch is None and empty.temperature_c is None and empty.big_cores == ()
 
 
+def test_android_probe_reads_the_abi_and_the_thermal_services():
+    # What PROBE_SCRIPT prints on a phone whose toybox has no getconf LONG_BIT
+    # and whose thermal zones are not readable by the shell user.
+    text = "\n".join(
+        [
+            "arch\taarch64",
+            "android\t13",
+            "abi\tarm64-v8a",
+            "battery_temp\t312",
+            "thermal\tTemperature{mValue=44.3, mType=0, mName=CPU0, mStatus=0}",
+            "thermal\tTemperature{mValue=39.0, mType=2, mName=battery, mStatus=0}",
+            "thermal\tTemperature{mValue=NaN, mType=3, mName=broken, mStatus=0}",
+        ]
+    )
+    facts = parse_probe(text, "adb:R5CT")
+    assert (facts.abi, facts.os_bits) == ("arm64-v8a", 64)
+    assert facts.temperatures_c == {"battery": 31.2, "CPU0": 44.3}
+    assert facts.temperature_c == 44.3
+    assert parse_probe("abi\tarmeabi-v7a\n", "adb:old").os_bits == 32
+    assert parse_probe("long_bit\t32\nabi\tarm64-v8a\n", "x").os_bits == 32
+
+
 def _user() -> str:
     import pwd
 

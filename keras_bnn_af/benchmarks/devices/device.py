@@ -59,6 +59,7 @@ if [ -r /etc/os-release ]; then
   say os_release "$(. /etc/os-release 2>/dev/null; printf '%s' "$PRETTY_NAME")"
 fi
 say android "$(getprop ro.build.version.release 2>/dev/null)"
+say abi "$(getprop ro.product.cpu.abi 2>/dev/null)"
 say has_timeout "$(command -v timeout >/dev/null 2>&1 && echo yes)"
 if [ -r /proc/cpuinfo ]; then
   say processors "$(grep -c '^processor' /proc/cpuinfo 2>/dev/null)"
@@ -77,6 +78,11 @@ for zone in /sys/class/thermal/thermal_zone*; do
   temp=$(cat "$zone/temp" 2>/dev/null) || continue
   say "temp.$(cat "$zone/type" 2>/dev/null || echo "${zone##*/}")" "$temp"
 done
+if command -v dumpsys >/dev/null 2>&1; then  # Android: no readable thermal zones
+  say battery_temp "$(dumpsys battery 2>/dev/null | sed -n 's/^ *temperature: *//p')"
+  dumpsys thermalservice 2>/dev/null | grep 'Temperature{' |
+    while IFS= read -r line; do say thermal "$line"; done
+fi
 true
 """
 
@@ -117,6 +123,11 @@ fi
 rm -rf -- "$1"
 """
 _PID_FILE = ".benchmark.pid"
+#: A line of `dumpsys thermalservice`: `Temperature{mValue=41.5, mType=0,
+#: mName=CPU0, mStatus=0}`.
+_THERMAL_SERVICE = re.compile(
+    r"mValue=(?P<value>-?[0-9]+(?:\.[0-9]+)?),.*?mName=(?P<name>[^,}]+)"
+)
 _TIMED_OUT = 124
 
 
@@ -127,8 +138,10 @@ class DeviceFacts:
     # Attributes
         device: the device's name (`ssh://user@host:port`, `local`...).
         arch: `uname -m` (`aarch64`, `armv7l`, `x86_64`...).
-        os_bits: the userland's word size (`getconf LONG_BIT`): 32 on a 32-bit
-            Raspberry Pi OS even on a 64-bit CPU.
+        os_bits: the userland's word size (`getconf LONG_BIT`, else from
+            Android's ABI): 32 on a 32-bit Raspberry Pi OS even on a 64-bit CPU.
+        abi: Android's primary ABI (`ro.product.cpu.abi`: `arm64-v8a`,
+            `armeabi-v7a`...), `None` elsewhere.
         kernel: `uname -sr`.
         os_name: `PRETTY_NAME` of /etc/os-release, or `Android <release>`.
         glibc: the glibc version (`2.36`), `None` without glibc (Android, musl).
@@ -149,6 +162,7 @@ class DeviceFacts:
     device: str
     arch: str | None = None
     os_bits: int | None = None
+    abi: str | None = None
     kernel: str | None = None
     os_name: str | None = None
     glibc: str | None = None
@@ -205,6 +219,14 @@ def parse_probe(text: str, device: str) -> DeviceFacts:
             if temp is not None:
                 # The kernel reports millidegrees; a few drivers report degrees.
                 temps[suffix] = round(temp / 1000 if abs(temp) > 200 else temp, 1)
+        elif key == "battery_temp":
+            temp = _number(value)
+            if temp is not None:  # `dumpsys battery` says tenths of a degree
+                temps.setdefault("battery", round(temp / 10, 1))
+        elif key == "thermal":
+            match = _THERMAL_SERVICE.search(value)
+            if match:
+                temps.setdefault(match["name"], round(float(match["value"]), 1))
         else:
             values.setdefault(key, value)
     android = values.get("android")
@@ -215,7 +237,8 @@ def parse_probe(text: str, device: str) -> DeviceFacts:
     return DeviceFacts(
         device=device,
         arch=values.get("arch"),
-        os_bits=_integer(values.get("long_bit")),
+        os_bits=_integer(values.get("long_bit")) or _abi_bits(values.get("abi")),
+        abi=values.get("abi"),
         kernel=values.get("kernel"),
         os_name=values.get("os_release") or (f"Android {android}" if android else None),
         glibc=_glibc(values.get("gnu_libc"), values.get("ldd")),
@@ -238,6 +261,13 @@ def parse_probe(text: str, device: str) -> DeviceFacts:
         temperatures_c=temps,
         has_timeout=values.get("has_timeout") == "yes",
     )
+
+
+def _abi_bits(abi: str | None) -> int | None:
+    """The word size of an Android ABI (`arm64-v8a` 64, `armeabi-v7a` 32)."""
+    if not abi:
+        return None
+    return 64 if "64" in abi else 32
 
 
 class Device:
