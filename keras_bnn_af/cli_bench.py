@@ -9,13 +9,11 @@ keras-bnn-af report bench.jsonl --out bench-report
 """
 
 import argparse
-import json
 import re
 import sys
 from pathlib import Path
 
 from keras_bnn_af._cli_options import (
-    check_new_output_file,
     positive_float,
     positive_int,
 )
@@ -213,12 +211,14 @@ def add_commands(commands) -> None:
         "device options (--device local, ssh://..., adb...)"
     )
     add_device_options(device_only)
-    device_only.add_argument(
+    bench.add_argument(
         "--compare",
         type=Path,
         default=None,
         metavar="OTHER.tflite",
-        help="model B, run interleaved with MODEL (A) and an A-vs-A control",
+        help="model B, timed interleaved with MODEL (A) and an A-vs-A control in "
+        "every round; on the host with one kernel configuration for both and "
+        "--rounds (default 7) rounds of --runs (default 20)",
     )
     bench.set_defaults(handler=_bench)
 
@@ -270,48 +270,10 @@ def device_options_given(
 
 def _bench(args: argparse.Namespace) -> int:
     if args.device == ("host",):
-        return _bench_host(args)
+        from keras_bnn_af.cli_bench_host import bench_host
+
+        return bench_host(args, device_options_given(args))
     return _bench_device(args)
-
-
-def _bench_host(args: argparse.Namespace) -> int:
-    import platform
-
-    from keras_bnn_af.benchmarks import benchmark_tflite
-    from keras_bnn_af.benchmarks.bench_report import X86_NOTE, is_x86
-
-    given = device_options_given(args, ("--compare", "compare"))
-    if given:
-        raise ValueError(
-            f"{', '.join(given)} need(s) a device, and --device is host. Expected: "
-            "--device local, ssh://user@host[:port] or adb[:SERIAL] with those "
-            "options. Fix: add --device local to run LCE's interpreter on this host "
-            "through the benchmark binary's twin, or drop them."
-        )
-    check_new_output_file(args.json, "--json", overwrite=args.overwrite)
-    results = []
-    for threads in args.threads:
-        result = benchmark_tflite(
-            args.tflite,
-            threads=threads,
-            runs=args.runs or 30,
-            kernel=args.kernel,
-            progress=True,
-        )
-        for kernel, median in result.candidates_median_ms.items():
-            print(f"  {kernel:<24} {median:9.3f} ms (trial median)")
-        print(
-            f"{result.model}: {result.median_ms:.3f} ms median, {result.p90_ms:.3f} "
-            f"ms p90 over {result.runs} runs, kernel {result.kernel}, "
-            f"{result.threads} thread(s)"
-        )
-        if is_x86({"arch": platform.machine()}):
-            print(f"Note: {X86_NOTE}")
-        results.append(result.to_json())
-    if args.json:
-        data = results[0] if len(results) == 1 else results
-        args.json.write_text(json.dumps(data, indent=2))
-    return 0
 
 
 def _bench_device(args: argparse.Namespace) -> int:

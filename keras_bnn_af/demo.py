@@ -27,6 +27,8 @@ TFLITE_FILE = "model.tflite"
 EXPORT_REPORT_FILE = "export_report.json"
 EXPORT_SAMPLES = 10_000  # the whole MNIST test split
 DEFAULT_EPOCHS = 5
+#: Interleaved rounds and runs per round of the host latency table.
+LATENCY_ROUNDS, LATENCY_RUNS = 7, 20
 
 
 @dataclass
@@ -132,29 +134,43 @@ def export_step(run: DemoRun) -> Section:
 
 
 def benchmark_step(run: DemoRun) -> Section:
-    """Timing the file and its float32 twin on this host."""
-    binary = benchmarks.benchmark_tflite(
-        run.out_dir / TFLITE_FILE, progress=run.progress
+    """Timing the file and its float32 twin side by side on this host."""
+    timed = benchmarks.compare_latency(
+        {
+            "LCE binary": run.out_dir / TFLITE_FILE,
+            "float32 twin": run.results["float32_twin"],
+        },
+        rounds=LATENCY_ROUNDS,
+        runs=LATENCY_RUNS,
+        control=True,
+        progress=run.progress,
     )
-    float32 = benchmarks.benchmark_tflite(
-        run.results["float32_twin"], progress=run.progress
-    )
-    run.results["benchmark"] = {"binary": binary, "float32": float32}
+    ratios = benchmarks.latency_ratios(timed)
+    run.results["benchmark"] = timed
     rows = [
-        ("LCE binary", binary.kernel, binary.median_ms, binary.p90_ms),
-        ("float32 twin", float32.kernel, float32.median_ms, float32.p90_ms),
+        (
+            name,
+            f"{result.median_ms:.3f}",
+            f"{result.p90_ms:.3f}",
+            _ratio(ratios[name]),
+        )
+        for name, result in timed.items()
     ]
+    twin = ratios["float32 twin"]
     body = (
         "Single-sample latency on this host through LCE's Python interpreter, "
-        f"{binary.threads} thread, median of {binary.runs} runs after choosing the "
-        "fastest kernel configuration; host figures rank models here and do not "
-        "predict ARM latency.\n\n"
+        f"{LATENCY_ROUNDS} interleaved rounds of {LATENCY_RUNS} runs, all files "
+        f"with one kernel configuration (`{timed['LCE binary'].kernel}`, the "
+        "binary network's fastest), 1 thread. The control row times the binary "
+        "network again in every round: its spread is the noise floor. Host "
+        "figures rank models on this host only; they do not predict ARM latency "
+        "(LCE's optimized binary kernels exist only for ARM).\n\n"
         + _table(
-            ("model", "kernel", "median ms", "p90 ms"),
-            [(name, f"`{k}`", f"{m:.3f}", f"{p:.3f}") for name, k, m, p in rows],
+            ("model", "median ms", "p90 ms", "vs LCE binary, per round (range)"),
+            rows,
         )
-        + f"\n\nThe float32 twin takes {float32.median_ms / binary.median_ms:.1f}x "
-        "as long as the binary network.\n"
+        + f"\n\nThe float32 twin takes {twin.median:.2f}x as long as the binary "
+        f"network (rounds {twin.low:.2f}-{twin.high:.2f}).\n"
     )
     return Section("Host latency", body)
 
@@ -212,6 +228,10 @@ def _describe(step: Step) -> str:
     """The first line of the step's docstring, else its name."""
     lines = (step.__doc__ or "").strip().splitlines()
     return lines[0] if lines else getattr(step, "__name__", repr(step))
+
+
+def _ratio(ratio) -> str:
+    return f"{ratio.median:.2f}x ({ratio.low:.2f}-{ratio.high:.2f})"
 
 
 def _table(header: tuple, rows: list[tuple]) -> str:

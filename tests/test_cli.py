@@ -161,7 +161,9 @@ def test_demo_writes_a_report_and_prints_test_accuracy(tmp_path):
     # the results, and none of TensorFlow's chatter.
     assert "[1/4] Training" in completed.stdout and "[4/4] Timing" in completed.stdout
     assert f"verifying on LCE's interpreter: {samples}/{samples}" in completed.stderr
-    assert completed.stderr.count("choosing LCE kernels: 4/4") == 2
+    assert completed.stderr.count("choosing LCE kernels: 4/4") == 1
+    assert "timing side by side: 7/7" in completed.stderr
+    assert "| LCE binary (control) |" in report
     for noise in ["Summary on the non-converted ops", "XNNPACK", "WARNING:"]:
         assert noise not in completed.stderr
     lines = (completed.stdout + completed.stderr).splitlines()

@@ -2,7 +2,7 @@
 
 | module | what |
 |---|---|
-| `host` | `benchmark_tflite`, `compare_latency`, `median_latencies` |
+| `host` | `benchmark_tflite`, `compare_latency`, `latency_ratios`, `median_latencies` |
 | `logs` | `parse_benchmark_log`: `lce_benchmark_model`'s log as a `BenchmarkLog` |
 | `benchmark_model` | `keras-bnn-af-benchmark-model`, the binary's host twin |
 | `compare` | `compare_on_device`: A, B, A-control rounds on one device |
@@ -31,6 +31,7 @@ _MODULES = {
         "HostBenchmark",
         "benchmark_tflite",
         "compare_latency",
+        "latency_ratios",
         "median_latencies",
     ],
     f"{_PACKAGE}.logs": ["BenchmarkLog", "parse_benchmark_log"],

@@ -24,6 +24,7 @@ import numpy as np
 
 from keras_bnn_af._errors import did_you_mean
 from keras_bnn_af._quiet import native_output_captured
+from keras_bnn_af.benchmarks.compare import Spread, spread
 from keras_bnn_af.progress import track
 
 #: name -> LCE Interpreter options. "lce_default" is what LCE does unasked.
@@ -48,9 +49,12 @@ class HostBenchmark:
     p90_ms: float
     min_ms: float
     candidates_median_ms: dict[str, float] = field(default_factory=dict)
+    round_medians_ms: tuple[float, ...] = ()
 
     def to_json(self) -> dict:
-        return asdict(self)
+        data = asdict(self)
+        data["round_medians_ms"] = list(self.round_medians_ms)
+        return data
 
 
 def read_tflite(model: str | Path | bytes) -> tuple[bytes, str]:
@@ -135,7 +139,9 @@ def compare_latency(
     runs: int = 20,
     warmup: int = 3,
     seed: int = 0,
+    kernel: str = "auto",
     control: bool = False,
+    progress: bool = False,
 ) -> dict[str, HostBenchmark]:
     """Latencies of several models measured side by side, for ratios.
 
@@ -147,10 +153,15 @@ def compare_latency(
     a shared host hits all of them alike; with `control`, each round ends
     with the first model again, reported as `"<first> (control)"`: its ratio
     to the first model is the noise floor of these ratios. `median_ms` and
-    `p90_ms` are over all `rounds * runs` timings of a model.
+    `p90_ms` are over all `rounds * runs` timings of a model;
+    `round_medians_ms` has its median per round, for per-round ratios
+    (`latency_ratios`).
 
     # Arguments
         models: name -> `.tflite` path or bytes; the first is the reference.
+        kernel: the configuration for all models: `"auto"` (the first model's
+            fastest) or a name from `KERNELS`.
+        progress: report the kernel trials and the rounds.
 
     # Returns
         name -> `HostBenchmark` (its `runs` is `rounds * runs`), plus the
@@ -159,14 +170,24 @@ def compare_latency(
     _check_positive(threads=threads, rounds=rounds, runs=runs)
     flatbuffers = {name: read_tflite(model)[0] for name, model in models.items()}
     first = next(iter(flatbuffers))
-    chosen = benchmark_tflite(flatbuffers[first], threads=threads, runs=runs, seed=seed)
+    chosen = benchmark_tflite(
+        flatbuffers[first],
+        threads=threads,
+        runs=runs,
+        seed=seed,
+        kernel=kernel,
+        progress=progress,
+    )
     order = list(flatbuffers.items())
     if control:
         order.append((f"{first} (control)", flatbuffers[first]))
     times = {name: [] for name, _ in order}
-    for _ in range(rounds):
+    medians = {name: [] for name, _ in order}
+    for _ in track(range(rounds), "timing side by side", enabled=progress):
         for name, flatbuffer in order:
-            times[name] += _time(flatbuffer, chosen.kernel, threads, runs, warmup, seed)
+            timed = _time(flatbuffer, chosen.kernel, threads, runs, warmup, seed)
+            times[name] += timed
+            medians[name].append(round(statistics.median(timed), 4))
     return {
         name: HostBenchmark(
             model=name,
@@ -177,8 +198,34 @@ def compare_latency(
             p90_ms=round(float(np.percentile(values, 90)), 4),
             min_ms=round(float(np.min(values)), 4),
             candidates_median_ms=chosen.candidates_median_ms,
+            round_medians_ms=tuple(medians[name]),
         )
         for name, values in times.items()
+    }
+
+
+def latency_ratios(
+    timed: Mapping[str, HostBenchmark], reference: str | None = None
+) -> dict[str, Spread]:
+    """Per-round latency ratios to `reference` (the first model by default).
+
+    For `compare_latency`'s results: round r's ratio of model m is
+    `round_medians_ms[r] of m / round_medians_ms[r] of reference`; the `Spread`
+    is their median and min-max. With `control=True` the control's ratio is the
+    noise floor: ratios whose range overlaps it are not told apart.
+    """
+    reference = reference or next(iter(timed))
+    base = timed[reference].round_medians_ms
+    if not base:
+        raise ValueError(
+            f"{reference!r} has no per-round medians; expected results of "
+            "compare_latency. Time the models with compare_latency first."
+        )
+    return {
+        name: spread(
+            [m / b for m, b in zip(result.round_medians_ms, base, strict=True)]
+        )
+        for name, result in timed.items()
     }
 
 

@@ -3,8 +3,10 @@ import pytest
 
 from keras_bnn_af.benchmarks import (
     KERNELS,
+    HostBenchmark,
     benchmark_tflite,
     compare_latency,
+    latency_ratios,
     median_latencies,
 )
 from keras_bnn_af.testing import binary_block_net
@@ -68,8 +70,16 @@ def test_compare_latency_times_every_model_in_interleaved_rounds(flatbuffer, tmp
     fastest = results["a"].candidates_median_ms
     assert kernel == min(fastest, key=fastest.get)
     for result in results.values():
-        assert result.runs == 6
+        assert result.runs == 6 and len(result.round_medians_ms) == 2
         assert 0 < result.min_ms <= result.median_ms <= result.p90_ms
+    ratios = latency_ratios(results)
+    assert ratios["a"].values == (1.0, 1.0)
+    a, b = results["a"].round_medians_ms, results["b"].round_medians_ms
+    assert ratios["b"].values == (b[0] / a[0], b[1] / a[1])
+    assert ratios["a (control)"].low <= ratios["a (control)"].high
+    assert latency_ratios(results, "b")["b"].median == 1.0
+    with pytest.raises(ValueError, match="'x' has no per-round medians"):
+        latency_ratios({"x": HostBenchmark("x", "k", 1, 1, 1.0, 1.0, 1.0)})
     with pytest.raises(ValueError, match="rounds must be a positive integer, got 0"):
         compare_latency({"a": flatbuffer}, rounds=0)
     with pytest.raises(ValueError, match="not a TFLite flatbuffer"):
