@@ -123,7 +123,7 @@ def quantizer_weights(layer, keys=QUANTIZER_KEYS) -> list:
 
 
 def binary_conv2d(
-    filters: int, kernel_size, input_quantizer, *, strides=1, name=None
+    filters: int, kernel_size, input_quantizer, *, strides=1, groups=1, name=None
 ) -> lq.layers.QuantConv2D:
     """A `QuantConv2D` laid out so LCE makes it one `LceBconv2d`.
 
@@ -135,6 +135,7 @@ def binary_conv2d(
         filters,
         kernel_size,
         strides=strides,
+        groups=groups,
         padding="same",
         pad_values=1.0,
         input_quantizer=input_quantizer,
