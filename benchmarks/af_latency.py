@@ -7,8 +7,8 @@ pooling) with random trained-looking BatchNorm statistics and quantizer weights
 (RSign alpha ~ U(-0.5, 0.5), GAAF scale ~ U(0.2, 1)). Each variant is exported
 with `keras_bnn_af.converters.export_lce` (verified on 256 seeded inputs) and
 all files are timed side by side in one process (`compare_latency`: one kernel
-configuration for all, interleaved rounds), as ratios to the `ste_sign` network.
-(docs/af_latency.md predates the shared configuration; regenerate it.)
+configuration for all, interleaved rounds, an A-vs-A control), as per-round
+ratios to the `ste_sign` network.
 Writes benchmarks/results/af_latency.json and docs/af_latency.md.
 """
 
@@ -19,10 +19,11 @@ from pathlib import Path
 
 from keras_bnn_af import converters, models
 from keras_bnn_af._keras import keras
-from keras_bnn_af.benchmarks import compare_latency
+from keras_bnn_af.benchmarks import compare_latency, latency_ratios
 from keras_bnn_af.testing import randomize_batch_norm, set_quantizer_weights
 
 ROOT = Path(__file__).resolve().parent
+CONTROL = "ste_sign (control)"
 #: label -> (binarizer spec, fold, quantizer weight range)
 VARIANTS = {
     "ste_sign": ("ste_sign", True, None),
@@ -80,19 +81,27 @@ def main(argv=None) -> int:
             )
             print(json.dumps(rows[-1]), flush=True)
         timings = compare_latency(
-            files, threads=args.threads, rounds=args.rounds, runs=args.runs
+            files,
+            threads=args.threads,
+            rounds=args.rounds,
+            runs=args.runs,
+            control=True,
         )
-    baseline = timings["ste_sign"].median_ms
+    ratios = latency_ratios(timings)
+    rows.append({"variant": CONTROL, "spec": "ste_sign", "fold": True})
     for row in rows:
-        timing = timings[row["variant"]]
+        timing, ratio = timings[row["variant"]], ratios[row["variant"]]
         row.update(
             kernel=timing.kernel,
             median_ms=timing.median_ms,
             p90_ms=timing.p90_ms,
-            latency_ratio=round(timing.median_ms / baseline, 3),
+            latency_ratio=round(ratio.median, 3),
+            latency_ratio_range=[round(ratio.low, 3), round(ratio.high, 3)],
         )
-        ratio = row["latency_ratio"]
-        print(f"{row['variant']:45s} {timing.median_ms:8.3f} ms  {ratio:.2f}x")
+        print(
+            f"{row['variant']:45s} {timing.median_ms:8.3f} ms  {ratio.median:.2f}x "
+            f"({ratio.low:.2f}-{ratio.high:.2f})"
+        )
     result = {
         "rounds": args.rounds,
         "runs": args.runs,
@@ -117,9 +126,15 @@ def render(result: dict) -> str:
         "binary 3x3 convs) with random trained-looking BatchNorm statistics, each "
         "variant exported and verified with `export_lce`, then all timed side by "
         "side in one process on this shared x86 host (LCE's Python interpreter, "
-        f"{result['threads']} thread(s), fastest kernels per file, "
+        f"{result['threads']} thread(s), one kernel configuration for all files: "
+        f"`{result['rows'][0]['kernel']}`, the fastest for `ste_sign`; "
         f"{result['rounds']} interleaved rounds of {result['runs']} single-sample "
-        "runs; median). Folded variants export the binarizer as a plain sign with "
+        "runs). A ratio is the median over rounds of the round's median over "
+        "`ste_sign`'s, with the range over rounds; the control row is `ste_sign` "
+        "timed again at the end of every round: its range is the noise floor, and "
+        "ratios whose ranges overlap it are not told apart. x86 host figures rank "
+        "models on this host only: LCE's optimized binary kernels are ARM-only. "
+        "Folded variants export the binarizer as a plain sign with "
         "its threshold moved into the preceding BatchNorm (`fold_thresholds`). "
         "Top-1 agreement (LCE vs Keras, 256 seeded inputs) counts every sample; in "
         "brackets, the samples that differ only through a rounding tie (a "
@@ -128,17 +143,22 @@ def render(result: dict) -> str:
         "",
         "| variant | folded / unfoldable layers | top-1 agreement (ties) "
         "| LceBconv2d / LceQuantize | float elementwise ops | float MAX_POOL_2D "
-        "| median ms | vs ste_sign |",
+        "| median ms | vs ste_sign (range) |",
         "|---|---|---|---|---|---|---|---|",
     ]
     for row in result["rows"]:
+        low, high = row["latency_ratio_range"]
+        ratio = f"{row['latency_ratio']:.2f}x ({low:.2f}-{high:.2f})"
+        timing = f"{row['median_ms']:.3f} | {ratio}"
+        if row["variant"] == CONTROL:
+            lines.append(f"| {CONTROL} | | | | | | {timing} |")
+            continue
         ops = ", ".join(f"{k} {v}" for k, v in row["elementwise_ops"].items()) or "none"
         lines.append(
             f"| {row['variant']} | {row['folded_layers']} / {row['unfoldable_layers']} "
             f"| {row['top1_agreement']:.2%} ({row['rounding_ties']}) "
             f"| {row['LceBconv2d']} / {row['LceQuantize']} | {ops} "
-            f"| {row['float_max_pool']} | {row['median_ms']:.3f} "
-            f"| {row['latency_ratio']:.2f}x |"
+            f"| {row['float_max_pool']} | {timing} |"
         )
     return "\n".join(lines) + "\n"
 
