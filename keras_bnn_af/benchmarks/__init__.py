@@ -40,6 +40,7 @@ _MODULES = {
     f"{_PACKAGE}.devices": [
         "DeviceError",
         "DeviceFacts",
+        "HostDevice",
         "LocalDevice",
         "SshDevice",
         "SshError",

@@ -3,7 +3,7 @@
 | module | what |
 |---|---|
 | `shell` | `Shell`, `LocalShell`, `SshShell`: run an argv, push a file |
-| `device` | `Device`, `SshDevice`, `LocalDevice`: probe, push, run, clean up |
+| `device` | `Device`, `SshDevice`, `LocalDevice` = `HostDevice`: probe, push, run |
 | `adb` | `AdbShell`, `AdbDevice`: an Android device over adb |
 | `binary` | `read_elf`, `check_binary`: does this benchmark binary fit the device |
 """
@@ -18,6 +18,7 @@ from keras_bnn_af.benchmarks.devices.binary import (
 from keras_bnn_af.benchmarks.devices.device import (
     Device,
     DeviceFacts,
+    HostDevice,
     LocalDevice,
     Pushed,
     SshDevice,
@@ -37,6 +38,7 @@ __all__ = [
     "AdbDevice",
     "AdbShell",
     "ElfInfo",
+    "HostDevice",
     "Completed",
     "Device",
     "DeviceError",

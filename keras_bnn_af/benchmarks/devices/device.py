@@ -39,6 +39,7 @@ from keras_bnn_af.benchmarks.devices.shell import (
 __all__ = [
     "Device",
     "DeviceFacts",
+    "HostDevice",
     "LocalDevice",
     "Pushed",
     "SshDevice",
@@ -483,10 +484,17 @@ class SshDevice(Device):
 
 
 class LocalDevice(Device):
-    """This machine through `LocalShell` (tests, and the host path's twin)."""
+    """This machine through `LocalShell` (tests, and the host path's twin).
+
+    Also named `HostDevice`: with `TWIN_COMMAND` as the binary it runs LCE's
+    Python interpreter here, as `--device host` does in-process.
+    """
 
     def __init__(self, temp_root: str | None = None):
         super().__init__(LocalShell(), temp_root=temp_root)
+
+
+HostDevice = LocalDevice
 
 
 def _glibc(getconf: str | None, ldd: str | None) -> str | None:
