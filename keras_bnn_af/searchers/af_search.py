@@ -34,6 +34,7 @@ import json
 import math
 import warnings
 import zlib
+from collections.abc import Callable
 from typing import Any
 
 import keras_tuner
@@ -43,6 +44,7 @@ from keras_bnn_af._keras import keras
 from keras_bnn_af.quantizers import GAAF
 from keras_bnn_af.searchers import af_tree, operators
 from keras_bnn_af.searchers.genetic import GeneticOracle, GeneticSearch
+from keras_bnn_af.searchers.latency_objective import latency_callbacks
 from keras_bnn_af.training import make_optimizer
 
 __all__ = [
@@ -113,6 +115,7 @@ class _AFHyperModel(keras_tuner.HyperModel):
         kill_after: int = 1,
         skip_non_viable: bool = True,
         seed: int | None = None,
+        latency: Callable[[keras.Model], float] | None = None,
         name: str | None = None,
     ):
         super().__init__(name=name, tunable=True)
@@ -127,6 +130,7 @@ class _AFHyperModel(keras_tuner.HyperModel):
         self.kill_after = int(kill_after)
         self.skip_non_viable = bool(skip_non_viable)
         self.seed = seed
+        self.latency = latency
 
     def af(self, hp: keras_tuner.HyperParameters) -> str:
         raise NotImplementedError
@@ -171,6 +175,7 @@ class _AFHyperModel(keras_tuner.HyperModel):
     def fit(self, hp, model, *args, callbacks=None, **kwargs):
         """Trains `self.epochs` epochs; NaN or infinite loss fails the trial."""
         callbacks = list(callbacks or []) + [keras.callbacks.TerminateOnNaN()]
+        callbacks += latency_callbacks(self.latency, model)
         if self.kill_below is not None:
             callbacks.append(
                 StopBelow("val_accuracy", self.kill_below, self.kill_after)
@@ -210,6 +215,8 @@ class GAAFHyperModel(_AFHyperModel):
         seed: None, or seed each candidate's weights and training from this
             and its genome (`trial_seed`), so results do not depend on trial
             order, process or worker.
+        latency: None, or `model -> ms` (a `latency_objective.TrialLatency`):
+            every epoch's logs then carry `latency_ms`, for a latency objective.
     """
 
     def __init__(self, *, units: int = 1, **kwargs):

@@ -1,0 +1,64 @@
+"""`latency_ms` as a trial metric: predicted or measured, reported every epoch."""
+
+import keras_tuner as kt
+import numpy as np
+import pytest
+
+from keras_bnn_af.latency import LatencyModel, LatencyWarning, graph_features
+from keras_bnn_af.latency.corpus import convert
+from keras_bnn_af.searchers import GAAFHyperModel
+from keras_bnn_af.searchers.latency_objective import LATENCY_METRIC, TrialLatency
+from keras_bnn_af.testing import binary_block_net
+
+
+@pytest.fixture(scope="module")
+def profile(tmp_path_factory):
+    """A toy profile: 1 ms per million binary MACs and per LceQuantize."""
+    path = tmp_path_factory.mktemp("profile") / "toy.json"
+    LatencyModel("toy", {1: {"bconv_macs": 1.0, "quantize_count": 1.0}}).save(path)
+    return path
+
+
+def test_predicted_latency_is_the_profile_on_the_converted_model(profile):
+    net = binary_block_net("rsign", filters=(32, 32))
+    features = graph_features(convert(net))
+    expected = features["bconv_macs"] + features["quantize_count"]
+    latency = TrialLatency(profile)
+    with pytest.warns(LatencyWarning, match="op 0 CONV_2D"):  # a toy profile
+        assert latency(net) == pytest.approx(expected)
+    assert latency.name == "toy"
+
+
+def test_measured_on_the_host_is_a_positive_time():
+    latency = TrialLatency(measure="host")
+    assert latency(binary_block_net("ste_sign", filters=(8,))) > 0
+    assert latency.name == "measured on host"
+
+
+def test_bad_settings_fail_when_made_not_in_the_first_trial(profile):
+    with pytest.raises(ValueError, match="measure='device'; expected None"):
+        TrialLatency(measure="device")
+    with pytest.raises(ValueError, match=r"threads=4; expected one of \[1\]"):
+        TrialLatency(profile, threads=4)
+    with pytest.raises(ValueError, match="No latency profile 'pixel9'"):
+        TrialLatency("pixel9")
+
+
+def test_every_epoch_of_a_trial_reports_latency_ms():
+    calls = []
+
+    def latency(model):
+        calls.append(model.name)
+        return 2.5
+
+    hypermodel = GAAFHyperModel(
+        model="conv1d", epochs=2, kill_below=None, latency=latency
+    )
+    hp = kt.HyperParameters()
+    hypermodel.declare_hyperparameters(hp)
+    model = hypermodel.build(hp)
+    rng = np.random.default_rng(0)
+    x, y = rng.normal(size=(32, 40, 1)), rng.integers(0, 10, 32)
+    history = hypermodel.fit(hp, model, x, y, validation_data=(x, y), batch_size=16)
+    assert history.history[LATENCY_METRIC] == [2.5, 2.5]
+    assert len(calls) == 1  # once per trial, before training
