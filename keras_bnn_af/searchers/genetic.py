@@ -36,7 +36,7 @@ import keras_tuner
 from keras_tuner.engine.trial import TrialStatus
 
 from keras_bnn_af._errors import did_you_mean
-from keras_bnn_af.searchers import operators
+from keras_bnn_af.searchers import liveness, operators
 from keras_bnn_af.searchers.genetic_config import (
     CROSSOVER_TYPES,
     SELECTION_POLICIES,
@@ -58,7 +58,7 @@ CandidateFilter = Callable[[dict[str, Any]], str | None]
 MAX_ATTEMPTS = 100
 
 
-class GeneticOracle(AtomicOracleFiles, keras_tuner.Oracle):
+class GeneticOracle(liveness.LivenessOracle, AtomicOracleFiles, keras_tuner.Oracle):
     r"""Steady-state genetic algorithm (GAAF-style) as a keras-tuner oracle.
 
     A trial's fitness is its score, negated for a `"min"` objective, so that
@@ -126,9 +126,11 @@ class GeneticOracle(AtomicOracleFiles, keras_tuner.Oracle):
         max_consecutive_failed_trials: as for `keras_tuner.Oracle`.
         candidate_filter: `values -> None` (run the genome) or a reason to skip
             it untrained, e.g. `GAAFHyperModel.candidate_problem`.
-        **settings: fields of `GeneticConfig` (`population_size`, `selection`,
-            `crossover`, `crossover_rate`, `mutation_genes`, `tournament_size`),
-            replacing those of `config`.
+        **settings: `worker_timeout`, `heartbeat_interval` (a dead distributed
+            worker's trial ends: `liveness.LivenessOracle`), then fields of
+            `GeneticConfig` (`population_size`, `selection`, `crossover`,
+            `crossover_rate`, `mutation_genes`, `tournament_size`), replacing
+            those of `config`.
 
     # Raises
         ValueError: for a bad setting (see `GeneticConfig`), an unknown keyword,
@@ -156,6 +158,7 @@ class GeneticOracle(AtomicOracleFiles, keras_tuner.Oracle):
         candidate_filter: CandidateFilter | None = None,
         **settings,
     ):
+        alive = liveness.pop_liveness_settings(settings)
         _check_keywords(settings, "GeneticOracle")
         requested = GeneticConfig.with_settings(config, settings)
         requested.check_budget(max_trials)
@@ -168,6 +171,7 @@ class GeneticOracle(AtomicOracleFiles, keras_tuner.Oracle):
             seed=seed,
             max_retries_per_trial=max_retries_per_trial,
             max_consecutive_failed_trials=max_consecutive_failed_trials,
+            **alive,
         )
         if seed is not None:  # the base class turns seed=0 into a random seed
             self.seed = self._seed_state = seed
@@ -455,7 +459,7 @@ class GeneticOracle(AtomicOracleFiles, keras_tuner.Oracle):
             )
 
 
-class GeneticSearch(AtomicTunerFiles, keras_tuner.Tuner):
+class GeneticSearch(liveness.LivenessTuner, AtomicTunerFiles, keras_tuner.Tuner):
     """Genetic search tuner: a `keras_tuner.Tuner` driven by a `GeneticOracle`.
 
     The counterpart of `keras_tuner.RandomSearch`: it builds the oracle from the
@@ -481,7 +485,8 @@ class GeneticSearch(AtomicTunerFiles, keras_tuner.Tuner):
         allow_new_entries: as for `keras_tuner.Tuner`.
         max_retries_per_trial: as for `keras_tuner.Tuner`.
         max_consecutive_failed_trials: as for `keras_tuner.Tuner`.
-        **kwargs: `GeneticConfig` fields (e.g. `population_size=8`), then the
+        **kwargs: `worker_timeout`, `heartbeat_interval` (see `GeneticOracle`;
+            workers send heartbeats), `GeneticConfig` fields, then the
             other arguments of `keras_tuner.Tuner` (`directory`, `project_name`,
             `overwrite`, `executions_per_trial`, ...).
 
@@ -519,6 +524,7 @@ class GeneticSearch(AtomicTunerFiles, keras_tuner.Tuner):
             max_consecutive_failed_trials=max_consecutive_failed_trials,
             candidate_filter=getattr(hypermodel, "candidate_problem", None),
             **GeneticConfig.pop_settings(kwargs),
+            **liveness.pop_liveness_settings(kwargs),
         )
         super().__init__(oracle, hypermodel, **kwargs)
         self._waiting_for_trial = False

@@ -17,7 +17,11 @@ Trials are a stub: the score is computed from the hyperparameter values, after a
 short sleep so that the workers overlap; workers start searching together (a
 file barrier in REPORT_DIR), so that each of them runs trials. `--hold-trial`
 keeps one trial running until the workers have been told `"IDLE"` a given
-number of times. At the end, each process writes `REPORT_DIR/<tuner_id>.json`:
+number of times. `--stall-tuner` makes that worker's first trial write
+`REPORT_DIR/<tuner_id>.stalled` (its trial ID) and then sleep until the test
+kills the process (`tests/searchers/test_dead_worker.py`); `--worker-timeout`,
+`--heartbeat-interval` and `--max-retries-per-trial` go to `GeneticSearch`. At
+the end, each process writes `REPORT_DIR/<tuner_id>.json`:
 the trials it ran and their scores (workers), how often each status came back
 from `create_trial`, when each request was sent and answered, and the search's
 wall and CPU time.
@@ -41,6 +45,8 @@ OBJECTIVE = kt.Objective("score", "max")
 PORT_FILE = "chief.port"
 #: How long a worker waits for the chief's port, or a held trial for IDLEs.
 WAIT_SECONDS = 60
+#: How long a `--stall-tuner` trial sleeps: far longer than any test waits.
+STALL_SECONDS = 600
 
 
 def search_space() -> kt.HyperParameters:
@@ -72,6 +78,7 @@ class StubGeneticSearch(GeneticSearch):
         hold_trial: the ID of a trial that, after its sleep, also waits until the
             workers were told `"IDLE"` `hold_until_idle` times in all.
         hold_until_idle: see `hold_trial`.
+        stall: whether the first trial, once started, sleeps until killed.
         **kwargs: the arguments of `GeneticSearch`.
     """
 
@@ -82,6 +89,7 @@ class StubGeneticSearch(GeneticSearch):
         report_dir: Path,
         hold_trial: str | None = None,
         hold_until_idle: int = 0,
+        stall: bool = False,
         **kwargs,
     ):
         super().__init__(**kwargs)
@@ -89,9 +97,16 @@ class StubGeneticSearch(GeneticSearch):
         self.report_dir = report_dir
         self.hold_trial = hold_trial
         self.hold_until_idle = hold_until_idle
+        self.stall = stall
         self.ran: dict[str, float] = {}  # trial ID -> score
 
     def run_trial(self, trial, *args, **kwargs):
+        if self.stall:  # a trial that only ends when the test kills this worker
+            write_atomically(
+                self.report_dir / f"{self.tuner_id}.stalled", trial.trial_id
+            )
+            time.sleep(STALL_SECONDS)
+            raise TimeoutError(f"trial {trial.trial_id} was not killed in time")
         time.sleep(self.trial_seconds)
         if trial.trial_id == self.hold_trial:
             wait_until(
@@ -210,6 +225,16 @@ def wait_for_workers(report_dir: Path, tuner_id: str, workers: int) -> None:
     )
 
 
+def liveness_settings(args: argparse.Namespace) -> dict:
+    """`--worker-timeout` and `--heartbeat-interval`, when given, as keywords."""
+    settings = {}
+    if args.worker_timeout is not None:
+        settings["worker_timeout"] = args.worker_timeout
+    if args.heartbeat_interval is not None:
+        settings["heartbeat_interval"] = args.heartbeat_interval
+    return settings
+
+
 def parse_args() -> argparse.Namespace:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("directory")
@@ -222,6 +247,10 @@ def parse_args() -> argparse.Namespace:
     parser.add_argument("--trial-seconds", type=float, default=0.3)
     parser.add_argument("--hold-trial", default=None, help="a trial ID, e.g. 1")
     parser.add_argument("--hold-until-idle", type=int, default=1)
+    parser.add_argument("--stall-tuner", default=None, help="a tuner ID: tuner1")
+    parser.add_argument("--worker-timeout", type=float, default=None)
+    parser.add_argument("--heartbeat-interval", type=float, default=None)
+    parser.add_argument("--max-retries-per-trial", type=int, default=0)
     return parser.parse_args()
 
 
@@ -245,6 +274,9 @@ def main() -> None:
         report_dir=report_dir,
         hold_trial=args.hold_trial,
         hold_until_idle=args.hold_until_idle,
+        stall=args.stall_tuner == tuner_id,
+        max_retries_per_trial=args.max_retries_per_trial,
+        **liveness_settings(args),
     )
     # On the chief, `tuner.oracle` is the `GeneticOracle` the gRPC server calls;
     # on a worker, the `OracleClient` that calls the chief.
