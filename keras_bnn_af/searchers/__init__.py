@@ -8,6 +8,12 @@
 - `operators`: the seeded, pure GA operators they use, on value dicts.
 - `GAAFHyperModel`: GAAF's genome space; `TreeOracle` / `TreeSearch` /
   `TreeHyperModel`: PANGAEA-style AF-tree evolution (`af_tree`).
+- `ParetoGeneticOracle`: the same search over several objectives (accuracy and
+  latency), NSGA-II ranking with constraints and hypervolume (`pareto`).
+- `TrialLatency` (`latency_objective`): a trial's `latency_ms`, predicted by a
+  `keras_bnn_af.latency.LatencyModel` profile or measured on the host.
+- `liveness`: a SIGKILLed distributed worker's trial ends after
+  `worker_timeout` without a heartbeat, instead of stalling the chief.
 - `run_search` / `SearchConfig`: the `keras-bnn-af search` job (resumable).
 
 ```python
@@ -35,6 +41,11 @@ _LAZY = {
     "GeneticConfig": ("keras_bnn_af.searchers.genetic_config", "GeneticConfig"),
     "GeneticOracle": (_GENETIC, "GeneticOracle"),
     "GeneticSearch": (_GENETIC, "GeneticSearch"),
+    "ParetoGeneticOracle": (
+        "keras_bnn_af.searchers.pareto_oracle",
+        "ParetoGeneticOracle",
+    ),
+    "TrialLatency": ("keras_bnn_af.searchers.latency_objective", "TrialLatency"),
     "SearchConfig": (_JOB, "SearchConfig"),
     "run_search": (_JOB, "run_search"),
 }
@@ -44,7 +55,11 @@ _SUBMODULES = (
     "genetic",
     "genetic_config",
     "job",
+    "latency_objective",
+    "liveness",
     "operators",
+    "pareto",
+    "pareto_oracle",
     "values",
 )
 
@@ -53,11 +68,13 @@ __all__ = [
     "GeneticConfig",
     "GeneticOracle",
     "GeneticSearch",
+    "ParetoGeneticOracle",
     "SearchConfig",
     "StopBelow",
     "TreeHyperModel",
     "TreeOracle",
     "TreeSearch",
+    "TrialLatency",
     "af_tree",
     "operators",
     "run_search",
