@@ -80,7 +80,8 @@ def test_binary_chain_features_per_op(binary_graph):
             "LceBconv2d",
             {
                 "bconv_count": 1,
-                "bconv_macs": 8 * 8 * 32 * 3 * 3 * 16 / 1e6,
+                # 16 input channels fill one 32-bit word: they cost 32.
+                "bconv_macs": 8 * 8 * 32 * 3 * 3 * 32 / 1e6,
                 "bconv_out_packed_kelems": 8 * 8 * 32 / 1e3,
             },
         ),
@@ -145,7 +146,7 @@ def test_float_ops_and_gaaf_sin_features_per_op(float_graph):
         "depthwise_macs": 8 * 8 * 16 * 9 / 1e6,
     }
     assert features[2] == {"elementwise_count": 1, "elementwise_sin_kelems": 1.024}
-    assert features[4]["bconv_macs"] == 8 * 8 * 32 * 3 * 3 * 16 / 1e6
+    assert features[4]["bconv_macs"] == 8 * 8 * 32 * 3 * 3 * 32 / 1e6  # 16 padded
     assert features[4]["bconv_out_float_kelems"] == 8 * 8 * 32 / 1e3
     assert features[5] == {"pool_count": 1, "pool_kelems": 4 * 4 * 32 * 4 / 1e3}
     assert features[8] == {"dequantize_count": 1, "dequantize_kelems": 0.512}
