@@ -11,7 +11,8 @@ is given, and shows the progress of its long steps. Output folders (`train`,
 `demo`, `search --out`) are created with their missing parents; output files
 (`plot --out`, `bench --json`, `export --out`, `export --report`) go into an
 existing folder. Both are checked before any work. `bench` and `report` live in
-`keras_bnn_af.cli_bench`, the shared argument types in `keras_bnn_af._cli_options`.
+`keras_bnn_af.cli_bench`, `search` in `keras_bnn_af.cli_search`, the shared
+argument types in `keras_bnn_af._cli_options`.
 """
 
 import argparse
@@ -20,7 +21,7 @@ import sys
 from datetime import datetime
 from pathlib import Path
 
-from keras_bnn_af import _quiet, cli_bench
+from keras_bnn_af import _quiet, cli_bench, cli_search
 from keras_bnn_af._cli_options import (
     check_new_output_file,
     positive_float,
@@ -142,97 +143,7 @@ def build_parser() -> argparse.ArgumentParser:
     plot.add_argument("--overwrite", action="store_true")
     plot.set_defaults(handler=_plot)
 
-    search = commands.add_parser(
-        "search",
-        help="genetic search for binarizer activation functions",
-        description="Genetic search for binarizer activation functions. With "
-        "--resume, the search saved in --out continues with its own settings: "
-        "--max-trials may raise its budget, and any other option given must "
-        "match the saved value.",
-    )
-    # The settings' defaults are SUPPRESS, so `args` holds only the options
-    # given (`_search_settings`, `job.FLAGS`); the defaults in the help are
-    # SearchConfig's and GeneticConfig's, which fill in the rest of a new search.
-    given = argparse.SUPPRESS
-    search.add_argument(
-        "--space",
-        choices=["gaaf", "tree"],
-        default=given,
-        help="gaaf: GAAF genomes; tree: PANGAEA-style AF trees (default: gaaf)",
-    )
-    search.add_argument("--dataset", default=given, help="(default: mnist1d)")
-    search.add_argument(
-        "--model",
-        default=given,
-        help="proxy network (default: the dataset's: conv1d for mnist1d, binarynet "
-        "for mnist)",
-    )
-    search.add_argument(
-        "--max-trials",
-        type=positive_int,
-        default=given,
-        help="trials in all (default: 20); with --resume, a larger budget for the "
-        "saved search",
-    )
-    search.add_argument(
-        "--population",
-        type=positive_int,
-        default=given,
-        help="GA population size (default: adaptive, about max-trials / 12, 4-20)",
-    )
-    search.add_argument(
-        "--selection",
-        choices=["tournament", "elitism", "roulette", "per_generation"],
-        default=given,
-        help="parent selection (default: tournament; GAAF: per_generation)",
-    )
-    search.add_argument(
-        "--mutation-genes",
-        type=positive_int,
-        nargs=2,
-        default=given,
-        metavar=("LOW", "HIGH"),
-        help="genes a child mutates (default: adaptive, 1-1 for GAAF genomes; "
-        "GAAF: 1 3)",
-    )
-    search.add_argument(
-        "--epochs",
-        type=positive_int,
-        default=given,
-        help="epochs per candidate (default: 10 for mnist1d, 1 otherwise)",
-    )
-    search.add_argument(
-        "--batch-size", type=positive_int, default=given, help="(default: 64)"
-    )
-    search.add_argument(
-        "--learning-rate",
-        type=positive_float,
-        default=given,
-        help="Adam (default: 5e-3, as GAAF)",
-    )
-    search.add_argument(
-        "--units", type=int, choices=[1, 2], default=given, help="(default: 1)"
-    )
-    search.add_argument("--seed", type=int, default=given, help="(default: 0)")
-    search.add_argument(
-        "--max-samples",
-        type=positive_int,
-        default=given,
-        help="cap every split at this many examples, for quick runs (default: no cap)",
-    )
-    search.add_argument(
-        "--out",
-        type=Path,
-        required=True,
-        help="search folder (created with missing parents)",
-    )
-    search.add_argument(
-        "--resume",
-        action="store_true",
-        help="continue the search saved in --out, with its settings and budget "
-        "(--max-trials may raise the budget)",
-    )
-    search.set_defaults(handler=_search)
+    cli_search.add_command(commands)
 
     export = commands.add_parser(
         "export", help="convert a trained model to a verified LCE .tflite file"
@@ -434,40 +345,6 @@ def _plot(args: argparse.Namespace) -> int:
     title = args.binarizer if isinstance(args.binarizer, str) else None
     plots.plot_binarizer(args.binarizer, args.out, x_range=(low, high), title=title)
     print(f"wrote {args.out}")
-    return 0
-
-
-def _search_settings(args: argparse.Namespace) -> dict:
-    """The settings of the `search` options given, as SearchConfig fields."""
-    from keras_bnn_af.searchers.job import FLAGS
-
-    settings: dict = {}
-    for field, flag in FLAGS.items():
-        dest = flag.removeprefix("--").replace("-", "_")
-        if not hasattr(args, dest):  # not given: SUPPRESS left no attribute
-            continue
-        value = getattr(args, dest)
-        group, _, name = field.rpartition(".")
-        if group:  # "genetic"
-            value = tuple(value) if name == "mutation_genes" else value
-            settings.setdefault(group, {})[name] = value
-        else:
-            settings[name] = value
-    return settings
-
-
-def _search(args: argparse.Namespace) -> int:
-    from keras_bnn_af.searchers import run_search
-
-    result = run_search(
-        _search_settings(args), args.out, resume=args.resume, progress=True
-    )
-    print((args.out / "leaderboard.md").read_text(), end="")
-    print(
-        f"{result.completed} trials completed, {result.failed} failed, "
-        f"{len(result.skipped)} non-viable candidates skipped untrained; results in "
-        f"{args.out}"
-    )
     return 0
 
 

@@ -56,6 +56,47 @@ def plot_search_history(scores: Sequence[float], path: str | Path) -> Path:
     return Path(path)
 
 
+def plot_pareto(
+    accuracy: Sequence[float],
+    latency_ms: Sequence[float],
+    front: Sequence[int],
+    path: str | Path,
+    *,
+    baseline_ms: float | None = None,
+    budget_ms: float | None = None,
+    title: str = "",
+) -> Path:
+    """Accuracy against latency of every trial, the Pareto front highlighted.
+
+    `front` indexes the front's points; `baseline_ms` (the `ste_sign` net's
+    latency) and `budget_ms` are drawn as vertical lines.
+    """
+    check_output_file(path)
+    figure, axis = plt.subplots(figsize=(6, 4))
+    x, y = np.asarray(latency_ms, float), np.asarray(accuracy, float)
+    axis.plot(x, y, "o", color="0.6", markersize=4, label="trial")
+    if len(front):
+        order = sorted(front, key=lambda i: x[i])
+        axis.plot(x[order], y[order], "o-", color="C3", label="Pareto front")
+    for value, style, label in (
+        (baseline_ms, "--", "ste_sign net"),
+        (budget_ms, ":", "latency budget"),
+    ):
+        if value is not None:
+            axis.axvline(
+                value, linestyle=style, color="k", label=f"{label} ({value:.3g} ms)"
+            )
+    axis.set_xlabel("latency (ms)")
+    axis.set_ylabel("validation accuracy")
+    axis.set_title(title)
+    axis.grid(alpha=0.3)
+    axis.legend(fontsize="small")
+    figure.tight_layout()
+    figure.savefig(path, dpi=100)
+    plt.close(figure)
+    return Path(path)
+
+
 def plot_confusion(matrix, path: str | Path, *, title: str = "") -> Path:
     """A confusion matrix (rows: true label, columns: prediction) as a PNG."""
     check_output_file(path)

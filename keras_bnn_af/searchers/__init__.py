@@ -8,13 +8,17 @@
 - `operators`: the seeded, pure GA operators they use, on value dicts.
 - `GAAFHyperModel`: GAAF's genome space; `TreeOracle` / `TreeSearch` /
   `TreeHyperModel`: PANGAEA-style AF-tree evolution (`af_tree`).
-- `ParetoGeneticOracle`: the same search over several objectives (accuracy and
-  latency), NSGA-II ranking with constraints and hypervolume (`pareto`).
+- `ParetoGeneticOracle` / `ParetoSearch`: the same search over several
+  objectives (accuracy and latency), NSGA-II ranking with constraints and
+  hypervolume (`pareto`).
 - `TrialLatency` (`latency_objective`): a trial's `latency_ms`, predicted by a
   `keras_bnn_af.latency.LatencyModel` profile or measured on the host.
 - `liveness`: a SIGKILLed distributed worker's trial ends after
   `worker_timeout` without a heartbeat, instead of stalling the chief.
-- `run_search` / `SearchConfig`: the `keras-bnn-af search` job (resumable).
+- `ArchHyperModel`: binary architectures (depth, widths, kernels, binarizer
+  per block, pooling) as a keras-tuner space (`arch_search`).
+- `run_search` / `SearchConfig`: the `keras-bnn-af search` job (resumable;
+  accuracy against latency: `hardware_aware`).
 
 ```python
 from keras_bnn_af.searchers import GeneticSearch
@@ -33,6 +37,7 @@ _GENETIC = "keras_bnn_af.searchers.genetic"
 _JOB = "keras_bnn_af.searchers.job"
 #: Public name -> (module, attribute), imported on first access.
 _LAZY = {
+    "ArchHyperModel": ("keras_bnn_af.searchers.arch_search", "ArchHyperModel"),
     "GAAFHyperModel": (_AF_SEARCH, "GAAFHyperModel"),
     "StopBelow": (_AF_SEARCH, "StopBelow"),
     "TreeHyperModel": (_AF_SEARCH, "TreeHyperModel"),
@@ -45,6 +50,7 @@ _LAZY = {
         "keras_bnn_af.searchers.pareto_oracle",
         "ParetoGeneticOracle",
     ),
+    "ParetoSearch": ("keras_bnn_af.searchers.pareto_oracle", "ParetoSearch"),
     "TrialLatency": ("keras_bnn_af.searchers.latency_objective", "TrialLatency"),
     "SearchConfig": (_JOB, "SearchConfig"),
     "run_search": (_JOB, "run_search"),
@@ -52,9 +58,12 @@ _LAZY = {
 _SUBMODULES = (
     "af_search",
     "af_tree",
+    "arch_search",
     "genetic",
     "genetic_config",
+    "hardware_aware",
     "job",
+    "job_results",
     "latency_objective",
     "liveness",
     "operators",
@@ -64,11 +73,13 @@ _SUBMODULES = (
 )
 
 __all__ = [
+    "ArchHyperModel",
     "GAAFHyperModel",
     "GeneticConfig",
     "GeneticOracle",
     "GeneticSearch",
     "ParetoGeneticOracle",
+    "ParetoSearch",
     "SearchConfig",
     "StopBelow",
     "TreeHyperModel",

@@ -29,7 +29,6 @@ from __future__ import annotations
 
 import dataclasses
 import json
-import math
 import sys
 from collections.abc import Mapping
 from dataclasses import dataclass
@@ -38,26 +37,26 @@ from typing import Any
 
 import keras_tuner
 
-from keras_bnn_af import af, data, models, plots, recipes
+from keras_bnn_af import data, models, recipes
 from keras_bnn_af._errors import did_you_mean
 from keras_bnn_af._files import check_output_folder, write_atomic
-from keras_bnn_af.quantizers import GAAF
+from keras_bnn_af.searchers import hardware_aware
 from keras_bnn_af.searchers.af_search import (
-    AF_VALUE,
     GAAFHyperModel,
     TreeHyperModel,
     TreeSearch,
-    genome_of,
 )
+from keras_bnn_af.searchers.arch_search import ArchHyperModel
 from keras_bnn_af.searchers.genetic import GeneticSearch
 from keras_bnn_af.searchers.genetic_config import GeneticConfig
+from keras_bnn_af.searchers.job_results import SearchResult, write_results
+from keras_bnn_af.searchers.pareto_oracle import ParetoSearch
 
 __all__ = ["SPACES", "SearchConfig", "SearchResult", "run_search"]
 
-SPACES = ("gaaf", "tree")
+SPACES = ("gaaf", "tree", "arch")
 PROJECT = "search"
 CONFIG_FILE = "search_config.json"
-RESULTS_FILE = "results.json"
 OBJECTIVE = keras_tuner.Objective("val_accuracy", "max")
 #: Epochs per candidate for each offline dataset (its proxy model: `recipes`).
 _EPOCHS = {"mnist1d": 10, "mnist": 1}
@@ -78,6 +77,11 @@ FLAGS = {
     "genetic.population_size": "--population",
     "genetic.selection": "--selection",
     "genetic.mutation_genes": "--mutation-genes",
+    "objectives": "--objectives",
+    "device_model": "--device-model",
+    "measure": "--measure",
+    "threads": "--threads",
+    "latency_budget_ms": "--latency-budget-ms",
 }
 
 
@@ -86,7 +90,9 @@ class SearchConfig:
     """What to search and how (saved with the search; `--resume` reuses it).
 
     # Attributes
-        space: `"gaaf"` (GAAF genomes) or `"tree"` (PANGAEA-style AF trees).
+        space: `"gaaf"` (GAAF genomes), `"tree"` (PANGAEA-style AF trees) or
+            `"arch"` (architectures: `arch_search.ArchHyperModel`; `model`
+            then only names the baseline).
         dataset: a name `keras_bnn_af.data.load` accepts.
         model: the proxy network; None: the dataset's (`recipes.default_model`).
         max_trials: trials in all (a resumed search may raise it); candidates
@@ -101,6 +107,15 @@ class SearchConfig:
             this after one epoch (GAAF's 0.11); None never stops early.
         units: GAAF genome units, 1 or 2 (`"gaaf"` space only).
         max_failed: consecutive failed (diverged) trials that end the search.
+        objectives: `["val_accuracy"]`, or `["val_accuracy", "latency"]` for a
+            Pareto search of accuracy against latency (`hardware_aware`).
+        device_model: the latency profile (`keras_bnn_af.latency`: `host`,
+            `rpi4b`, `pixel1`, `m1` or a JSON file) predicting each trial's
+            `latency_ms`; None: `host` when latency is an objective, else none.
+        measure: `"host"` to measure each trial's latency here instead.
+        threads: the threads of the predicted or measured inference.
+        latency_budget_ms: a hard upper bound on latency (Pareto search only):
+            slower trials rank behind every trial within it.
     """
 
     space: str = "gaaf"
@@ -116,12 +131,17 @@ class SearchConfig:
     kill_below: float | None = 0.11
     units: int = 1
     max_failed: int = 10
+    objectives: list[str] = dataclasses.field(default_factory=lambda: [OBJECTIVE.name])
+    device_model: str | None = None
+    measure: str | None = None
+    threads: int = 1
+    latency_budget_ms: float | None = None
 
     def __post_init__(self) -> None:
         if self.space not in SPACES:
             raise ValueError(
                 f"Unknown search space {self.space!r}; expected one of "
-                f"{', '.join(map(repr, SPACES))}. Pass --space gaaf or --space tree."
+                f"{', '.join(map(repr, SPACES))}. Pass --space gaaf, tree or arch."
             )
         data.check_name(self.dataset)
         self.model = self.model or recipes.default_model(self.dataset)
@@ -130,21 +150,22 @@ class SearchConfig:
         if isinstance(self.genetic, dict):
             self.genetic = GeneticConfig.from_json(self.genetic)
         self.genetic.check_budget(self.max_trials)
+        self.objectives = list(hardware_aware.check_objectives(self.objectives))
+        if self.latency_budget_ms is not None and not hardware_aware.is_pareto(self):
+            raise ValueError(
+                f"--latency-budget-ms {self.latency_budget_ms} needs latency among "
+                "the objectives; expected --objectives val_accuracy,latency with it. "
+                "Fix: add that, or drop --latency-budget-ms."
+            )
+        if self.space == "tree" and hardware_aware.is_pareto(self):
+            raise ValueError(
+                "--space tree does not search latency yet; expected --space gaaf or "
+                "arch with --objectives val_accuracy,latency. Fix: use one of those, "
+                "or drop latency from --objectives."
+            )
 
     def to_json(self) -> dict[str, Any]:
         return {**dataclasses.asdict(self), "genetic": self.genetic.to_json()}
-
-
-@dataclass
-class SearchResult:
-    """A finished (or stopped) search: its folder, ranking and counts."""
-
-    out_dir: Path
-    leaderboard: list[dict[str, Any]]
-    completed: int
-    failed: int
-    trials: list[dict[str, Any]]
-    skipped: list[dict[str, Any]] = dataclasses.field(default_factory=list)
 
 
 def run_search(
@@ -204,11 +225,21 @@ def run_search(
         max_samples=config.max_samples,
         seed=config.seed,
     )
-    tuner = _tuner(config, out, splits)
+    latency = hardware_aware.trial_latency(config)
+    baseline = latency and hardware_aware.baseline_latency(latency, config, splits)
+    tuner = _tuner(config, out, splits, latency, baseline)
     if not resume:
         write_atomic(out / CONFIG_FILE, json.dumps(config.to_json(), indent=2))
     tuner.search(splits.train, validation_data=splits.validation, verbose=verbose)
-    return write_results(tuner.oracle, out, config)
+    describe = tuner.hypermodel.formula if config.space == "arch" else None
+    return write_results(
+        tuner.oracle,
+        out,
+        config,
+        latency=latency,
+        baseline=baseline,
+        describe=describe,
+    )
 
 
 def _new_config(config: SearchConfig | Mapping[str, Any] | None) -> SearchConfig:
@@ -339,7 +370,7 @@ def _holds_search(out: Path) -> bool:
     return (out / CONFIG_FILE).is_file() and (out / PROJECT / "oracle.json").is_file()
 
 
-def _tuner(config: SearchConfig, out: Path, splits) -> GeneticSearch:
+def _tuner(config: SearchConfig, out: Path, splits, latency, baseline):
     options = {
         "model": config.model,
         "input_shape": splits.input_shape,
@@ -349,17 +380,26 @@ def _tuner(config: SearchConfig, out: Path, splits) -> GeneticSearch:
         "steps_per_epoch": -(-splits.num_examples["train"] // config.batch_size),
         "kill_below": config.kill_below,
         "seed": config.seed,
+        "latency": latency,
     }
     if config.space == "gaaf":
         search, hypermodel = (
             GeneticSearch,
             GAAFHyperModel(units=config.units, **options),
         )
-    else:
+    elif config.space == "tree":
         search, hypermodel = TreeSearch, TreeHyperModel(**options)
+    else:
+        del options["model"]
+        search, hypermodel = GeneticSearch, ArchHyperModel(**options)
+    if hardware_aware.is_pareto(config):
+        search = ParetoSearch
+        goal = hardware_aware.pareto_arguments(config, baseline)
+    else:
+        goal = {"objective": OBJECTIVE}
     return search(
         hypermodel,
-        objective=OBJECTIVE,
+        **goal,
         max_trials=config.max_trials,
         config=config.genetic,
         seed=config.seed,
@@ -368,106 +408,3 @@ def _tuner(config: SearchConfig, out: Path, splits) -> GeneticSearch:
         project_name=PROJECT,
         overwrite=False,
     )
-
-
-# --- results -------------------------------------------------------------------------
-
-
-def write_results(
-    oracle, out: Path, config: SearchConfig, top: int = 3
-) -> SearchResult:
-    """Writes `results.json`, `leaderboard.md`, `fitness.png` and `best_*.png`."""
-    trials = [_trial_record(trial) for trial in _in_start_order(oracle)]
-    scored = [
-        t for t in trials if t["status"] == "COMPLETED" and t["score"] is not None
-    ]
-    leaderboard = sorted(scored, key=lambda t: (-t["score"], t["trial_id"]))
-    result = SearchResult(
-        out_dir=out,
-        leaderboard=leaderboard,
-        completed=len(scored),
-        failed=sum(t["status"] in ("FAILED", "INVALID") for t in trials),
-        trials=trials,
-        skipped=oracle.skipped,
-    )
-    (out / RESULTS_FILE).write_text(
-        json.dumps(
-            {
-                "config": config.to_json(),
-                "genetic": oracle.config.to_json(),
-                "objective": OBJECTIVE.name,
-                "completed": result.completed,
-                "failed": result.failed,
-                "skipped": len(result.skipped),
-                "skipped_candidates": result.skipped,
-                "leaderboard": leaderboard,
-                "trials": trials,
-            },
-            indent=2,
-        )
-    )
-    (out / "leaderboard.md").write_text(
-        leaderboard_markdown(leaderboard, config, oracle.config, len(result.skipped))
-    )
-    plots.plot_search_history(
-        [t["score"] for t in trials if t["status"] == "COMPLETED"], out / "fitness.png"
-    )
-    for rank, entry in enumerate(leaderboard[:top], start=1):
-        plots.plot_binarizer(
-            GAAF(entry["af"]),
-            out / f"best_{rank}.png",
-            title=f"#{rank}: {entry['af']} (val. accuracy {entry['score']:.4f})",
-        )
-    return result
-
-
-def _in_start_order(oracle) -> list:
-    order = {trial_id: index for index, trial_id in enumerate(oracle.start_order)}
-    return sorted(oracle.trials.values(), key=lambda t: order.get(t.trial_id, 1e9))
-
-
-def _trial_record(trial) -> dict[str, Any]:
-    values = dict(trial.hyperparameters.values)
-    score = (
-        trial.score if trial.score is not None and math.isfinite(trial.score) else None
-    )
-    return {
-        "trial_id": trial.trial_id,
-        "status": str(trial.status),
-        "score": score,
-        "af": values.get(AF_VALUE) or _gaaf_formula(values),
-        "values": values,
-        "message": trial.message,
-    }
-
-
-def _gaaf_formula(values: dict) -> str | None:
-    try:
-        return str(af.from_genome(genome_of(values)))
-    except ValueError:
-        return None
-
-
-def leaderboard_markdown(
-    leaderboard: list[dict],
-    config: SearchConfig,
-    genetic: GeneticConfig,
-    skipped: int = 0,
-) -> str:
-    lines = [
-        f"# {config.space} search on {config.dataset}",
-        "",
-        f"Proxy `{config.model}`, {config.epochs} epoch(s) per candidate, population "
-        f"{genetic.population_size}, {genetic.mutation_genes[0]}-"
-        f"{genetic.mutation_genes[1]} mutated gene(s), {genetic.selection} selection, "
-        f"seed {config.seed}; fitness = best validation accuracy (the test split is "
-        f"never used). {skipped} non-viable candidate(s) skipped untrained.",
-        "",
-        "| rank | AF | validation accuracy | trial |",
-        "|---:|---|---:|---|",
-    ]
-    lines += [
-        f"| {rank} | `{entry['af']}` | {entry['score']:.4f} | {entry['trial_id']} |"
-        for rank, entry in enumerate(leaderboard, start=1)
-    ]
-    return "\n".join(lines) + "\n"

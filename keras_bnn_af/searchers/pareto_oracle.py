@@ -37,9 +37,13 @@ from keras_tuner.engine.trial import TrialStatus
 
 from keras_bnn_af._errors import did_you_mean
 from keras_bnn_af.searchers import operators, pareto
-from keras_bnn_af.searchers.genetic import GeneticOracle, _check_keywords
+from keras_bnn_af.searchers.genetic import (
+    GeneticOracle,
+    GeneticSearch,
+    _check_keywords,
+)
 
-__all__ = ["ParetoGeneticOracle"]
+__all__ = ["ParetoGeneticOracle", "ParetoSearch"]
 
 _NAME = "ParetoGeneticOracle"
 _EXAMPLE = (
@@ -379,3 +383,44 @@ def _best(trial, objective) -> tuple[float, int | None]:
         return math.nan, None
     pick = max if objective.direction == "max" else min
     return pick(history, key=lambda pair: pair[0])
+
+
+class ParetoSearch(GeneticSearch):
+    """`GeneticSearch` with a `ParetoGeneticOracle`: several objectives.
+
+    ```python
+    tuner = ParetoSearch(
+        hypermodel,  # its fit reports latency_ms, e.g. GAAFHyperModel(latency=...)
+        objectives=[kt.Objective("val_accuracy", "max"),
+                    kt.Objective("latency_ms", "min")],
+        max_trials=60, seed=0, constraints={"latency_ms": 2.5},
+    )
+    tuner.search(x, y, validation_data=(xv, yv))
+    tuner.oracle.pareto_front()
+    ```
+
+    # Arguments
+        objectives, constraints, reference_point: see `ParetoGeneticOracle`.
+        *args, **kwargs: as for `GeneticSearch` (not `objective`).
+    """
+
+    def __init__(
+        self,
+        hypermodel=None,
+        objectives=None,
+        max_trials: int | None = 50,
+        *,
+        constraints: dict[str, float] | None = None,
+        reference_point: dict[str, float] | None = None,
+        **kwargs,
+    ):
+        if "objective" in kwargs:
+            raise ValueError(
+                f"ParetoSearch got objective={kwargs['objective']!s}; expected "
+                f"objectives= (2 or more), e.g. {_EXAMPLE}. Rename the argument."
+            )
+        self._pareto = {"constraints": constraints, "reference_point": reference_point}
+        super().__init__(hypermodel, objectives, max_trials, **kwargs)
+
+    def _make_oracle(self, *, objective, **arguments) -> ParetoGeneticOracle:
+        return ParetoGeneticOracle(objective, **self._pareto, **arguments)

@@ -20,8 +20,13 @@ from pathlib import Path
 
 import pytest
 
-from keras_bnn_af import cli
-from keras_bnn_af.searchers import GeneticConfig, SearchConfig, job, run_search
+from keras_bnn_af import cli, cli_search
+from keras_bnn_af.searchers import (
+    GeneticConfig,
+    SearchConfig,
+    job_results,
+    run_search,
+)
 from keras_bnn_af.searchers.af_search import _AFHyperModel
 from keras_bnn_af.searchers.genetic import GeneticSearch
 
@@ -60,7 +65,7 @@ def _stub_trials(monkeypatch) -> list:
         plot_search_history=lambda *args, **kwargs: None,
         plot_binarizer=lambda *args, **kwargs: None,
     )
-    monkeypatch.setattr(job, "plots", no_plot)
+    monkeypatch.setattr(job_results, "plots", no_plot)
     return stop_at
 
 
@@ -396,7 +401,7 @@ def test_every_search_option_given_becomes_a_setting():
     every += ["--learning-rate", "0.01", "--units", "2", "--seed", "5"]
     every += ["--max-samples", "99", "--out", "x", "--resume"]
     parser = cli.build_parser()
-    assert cli._search_settings(parser.parse_args(["search", *every])) == {
+    assert cli_search.search_settings(parser.parse_args(["search", *every])) == {
         "space": "tree",
         "dataset": "mnist",
         "model": "binarynet",
@@ -413,4 +418,4 @@ def test_every_search_option_given_becomes_a_setting():
         "seed": 5,
         "max_samples": 99,
     }
-    assert cli._search_settings(parser.parse_args(["search", "--out", "x"])) == {}
+    assert cli_search.search_settings(parser.parse_args(["search", "--out", "x"])) == {}
