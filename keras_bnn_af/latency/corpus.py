@@ -9,11 +9,15 @@ flatbuffer = convert(model)         # what `export_lce` writes for it, unverifie
 A net is `input -> float 3x3 stem conv -> BN -> blocks -> global average pool ->
 dense 10`, and a block is
 
-    binarizer -> binary k x k conv (stride s) -> [max pool 2x2] -> BN [-> + shortcut]
+    binarizer -> binary k x k conv (stride s) -> [max pool] -> BN -> [max pool]
+        [-> + shortcut]
 
 with its depth (2-8 blocks), widths (16-256 channels, some not a multiple of 32),
-kernels (1, 3, 5), strides, pooling, shortcuts (a float `ADD`, which keeps the
-binary conv's output in float) and input size drawn from one `random.Random(seed)`.
+kernels (1, 3, 5), strides, 2x2 max pooling before the BatchNorm (a float
+`MAX_POOL_2D`) or after it (as the reference nets do: LCE makes it a binary
+`LceBMaxPool2d` on the next binarizer's bits), shortcuts (a float `ADD`, which
+keeps the binary conv's output in float) and input size drawn from one
+`random.Random(seed)`.
 Each net uses one binarizer family of `BINARIZERS`, or with probability 0.3 a
 family per block, so foldable binarizers (exported as a plain sign) and
 non-foldable ones (float `SIN` or `SUB` ops before an `LceQuantize`) both
@@ -64,6 +68,7 @@ class Block:
     binarizer: str
     pool: bool = False
     shortcut: bool = False
+    pool_after_bn: bool = False
 
 
 @dataclass(frozen=True)
@@ -103,7 +108,10 @@ def random_spec(seed: int, input_sizes=TRAIN_INPUT_SIZES) -> NetSpec:
             new_width == width and stride == 1 and not pool and rng.random() < 0.3
         )
         kernel = rng.choice(_KERNELS)
-        blocks.append(Block(new_width, kernel, stride, binarizer, pool, shortcut))
+        after = pool and rng.random() < 0.5
+        blocks.append(
+            Block(new_width, kernel, stride, binarizer, pool, shortcut, after)
+        )
         width = new_width
     return NetSpec(
         seed=seed,
@@ -133,9 +141,11 @@ def build_net(spec: NetSpec) -> keras.Model:
             binarizer_factory(block.binarizer)(),
             strides=block.stride,
         )(x)
-        if block.pool:
+        if block.pool and not block.pool_after_bn:
             x = keras.layers.MaxPool2D(2)(x)
         x = keras.layers.BatchNormalization()(x)
+        if block.pool and block.pool_after_bn:
+            x = keras.layers.MaxPool2D(2)(x)
         if block.shortcut:
             x = keras.layers.Add()([x, before])
     x = keras.layers.GlobalAveragePooling2D()(x)

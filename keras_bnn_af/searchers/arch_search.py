@@ -12,13 +12,15 @@ tuner = GeneticSearch(hypermodel, objective="val_accuracy", max_trials=60, seed=
 A candidate is `input -> float stem conv -> BN -> blocks -> global average pool
 -> dense softmax`, and block `i` is
 
-    binarizer_i -> binary conv (width_i, kernel_i) -> [max pool 2] -> BN
+    binarizer_i -> binary conv (width_i, kernel_i) -> BN -> [max pool 2]
 
-the layout of `keras_bnn_af.latency.corpus`, whose nets the latency profiles
-are fitted on. Every binary conv is `models.binary_conv2d`, so LCE makes it one
-`LceBconv2d`. 2-D inputs `(H, W, C)` get `k x k` kernels and 2x2 pooling;
-1-D inputs `(length, C)` (MNIST-1D) are reshaped to `(length, 1, C)` and get
-`(k, 1)` kernels and `(2, 1)` pooling, as in `models.conv1d`.
+the reference families' layout: pooling after the BatchNorm, right before the
+next binarizer, which LCE runs as a binary `LceBMaxPool2d` on packed bits
+(`keras_bnn_af.latency.corpus` has both placements). Every binary conv is
+`models.binary_conv2d`, so LCE makes it one `LceBconv2d`. 2-D inputs
+`(H, W, C)` get `k x k` kernels and 2x2 pooling; 1-D inputs `(length, C)`
+(MNIST-1D) are reshaped to `(length, 1, C)` and get `(k, 1)` kernels and
+`(2, 1)` pooling, as in `models.conv1d`.
 
 Hyperparameters (Choice defaults: the `conv1d` layout, 3 blocks of 64, k3):
 
@@ -208,9 +210,9 @@ class ArchHyperModel(keras_tuner.HyperModel):
             x = models.binary_conv2d(block.width, kernel, binarizer, name=f"conv_{i}")(
                 x
             )
+            x = models._batch_norm(x, name=f"conv_{i}_bn")
             if block.pool:
                 x = keras.layers.MaxPool2D((2, 1) if one_d else 2, name=f"pool_{i}")(x)
-            x = models._batch_norm(x, name=f"conv_{i}_bn")
         x = keras.layers.GlobalAveragePooling2D(name="average")(x)
         outputs = keras.layers.Dense(
             self.num_classes, activation="softmax", name="classifier"
