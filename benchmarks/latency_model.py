@@ -7,9 +7,11 @@ Generates `--train` nets (`keras_bnn_af.latency.corpus`, seeds 0.., input sizes
 `TRAIN_INPUT_SIZES`) and `--test` held-out nets (seeds 10000.., sizes
 `TEST_INPUT_SIZES`), plus larq-zoo's QuickNetSmall / QuickNet / QuickNetLarge at
 224x224 for the fit; converts each as `export_lce` would (thresholds folded) and
-times all of them on this host with one kernel configuration (the fastest for
-QuickNetSmall), in `--rounds` rounds over all nets in a seeded shuffled order
-(median of the rounds' medians), so load drifts spread over every net.
+times all of them on this host with one kernel configuration (`--kernel`, by
+default the fastest for QuickNetSmall), in `--rounds` rounds over all nets in
+a seeded shuffled order, so load drifts spread over every net; a net's latency
+is its fastest round's median (this shared VM has slow rounds: interference
+from outside, not the net).
 Then fits the per-op model and the simplest baseline (a * binary MACs + b *
 float MACs, same non-negative least squares) on the training nets and reports,
 on the held-out nets: median |error|, share within +-10 %, Spearman rank
@@ -59,6 +61,10 @@ def main(argv=None) -> int:
     parser.add_argument(
         "--keep", type=Path, default=None, help="keep the .tflite files in this folder"
     )
+    parser.add_argument(
+        "--reuse", type=Path, default=None, help="measure the files --keep kept"
+    )
+    parser.add_argument("--kernel", default="auto")
     args = parser.parse_args(argv)
     predict_ms = None
     if args.samples:
@@ -67,8 +73,11 @@ def main(argv=None) -> int:
         with tempfile.TemporaryDirectory() as folder:
             work = args.keep or Path(folder)
             work.mkdir(parents=True, exist_ok=True)
-            files = generate(work, args.train, args.test)
-            rows = measure(files, args.rounds, args.runs)
+            if args.reuse:
+                files = reuse(args.reuse)
+            else:
+                files = generate(work, args.train, args.test)
+            rows = measure(files, args.rounds, args.runs, args.kernel)
             append_samples(rows)
             predict_ms = prediction_time(files, rows)
     result = evaluate(rows, predict_ms)
@@ -101,12 +110,26 @@ def generate(folder: Path, train: int, test: int) -> dict[str, dict]:
     return files
 
 
-def measure(files: dict[str, dict], rounds: int, runs: int) -> list[dict]:
-    """One row per net: features, split, kernel and median latency in ms."""
+def reuse(folder: Path) -> dict[str, dict]:
+    """The nets `--keep` kept, split by seed as `generate` made them."""
+    files = {}
+    for path in sorted(folder.glob("*.tflite")):
+        seed = path.stem[3:].split("_")[0] if path.stem.startswith("bnn") else None
+        test = seed is not None and int(seed) >= TEST_SEED
+        files[path.stem] = {"path": path, "split": "test" if test else "train"}
+    return files
+
+
+def measure(
+    files: dict[str, dict], rounds: int, runs: int, kernel: str = "auto"
+) -> list[dict]:
+    """One row per net: features, split, kernel and latency in ms: the fastest
+    round's median (on a shared VM a slow round is interference, not the net)."""
     from keras_bnn_af.benchmarks import benchmark_tflite
     from keras_bnn_af.benchmarks.host import _time, read_tflite
 
-    kernel = benchmark_tflite(files["quicknet_small"]["path"], runs=5).kernel
+    if kernel == "auto":
+        kernel = benchmark_tflite(files["quicknet_small"]["path"], runs=20).kernel
     flatbuffers = {name: read_tflite(f["path"])[0] for name, f in files.items()}
     medians: dict[str, list[float]] = {name: [] for name in files}
     rng = random.Random(0)
@@ -126,7 +149,7 @@ def measure(files: dict[str, dict], rounds: int, runs: int) -> list[dict]:
             "split": f["split"],
             "kernel": kernel,
             "threads": 1,
-            "latency_ms": round(statistics.median(medians[name]), 4),
+            "latency_ms": round(min(medians[name]), 4),
             "round_medians_ms": [round(m, 4) for m in medians[name]],
             "features": graph_features(f["path"]),
         }
