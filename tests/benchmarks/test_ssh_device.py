@@ -267,11 +267,17 @@ def test_ctrl_c_stops_the_remote_run_and_cleans_up(sshd):
         time.sleep(0.5)
         signal.pthread_kill(main, signal.SIGINT)
 
+    # A shell starting the suite in the background (`cmd &`) leaves SIGINT
+    # ignored, and Python then installs no handler: install Ctrl-C's own.
+    previous = signal.signal(signal.SIGINT, signal.default_int_handler)
     thread = threading.Thread(target=interrupt, daemon=True)
     thread.start()
-    with pytest.raises(KeyboardInterrupt), sshd.device() as device:
-        work_dir = device.work_dir()
-        device.run_benchmark(sleeper, "m.tflite", timeout=120)
+    try:
+        with pytest.raises(KeyboardInterrupt), sshd.device() as device:
+            work_dir = device.work_dir()
+            device.run_benchmark(sleeper, "m.tflite", timeout=120)
+    finally:
+        signal.signal(signal.SIGINT, previous)
     thread.join()
     assert running, "the remote run had not started when Ctrl-C came"
     assert not os.path.exists(work_dir)
