@@ -24,7 +24,7 @@ def add_command(commands) -> None:
         "tree) or binary architectures (arch), for validation accuracy or, with "
         "--objectives val_accuracy,latency, for accuracy against latency on a "
         "device (a Pareto search; latency predicted by --device-model or measured "
-        "with --measure host). With "
+        "with --measure). With "
         "--resume, the search saved in --out continues with its own settings: "
         "--max-trials may raise its budget, and any other option given must "
         "match the saved value.",
@@ -116,11 +116,18 @@ def add_command(commands) -> None:
     )
     search.add_argument(
         "--measure",
-        choices=["host"],
         default=given,
-        help="measure each trial's latency on this host (LCE's interpreter) "
-        "instead of predicting it",
+        metavar="DEVICE",
+        help="measure each trial's latency instead of predicting it: host (LCE's "
+        "interpreter here), local, ssh://user@host[:port] or adb[:SERIAL] (LCE's "
+        "benchmark binary there, --binary)",
     )
+    search.add_argument(
+        "--binary",
+        default=given,
+        help="--measure on a device: LCE's lce_benchmark_model for it",
+    )
+    search.add_argument("--identity", default=given, help="ssh private key file")
     search.add_argument(
         "--threads",
         type=positive_int,

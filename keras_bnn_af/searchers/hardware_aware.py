@@ -81,7 +81,11 @@ def trial_latency(config) -> TrialLatency | None:
     if not (is_pareto(config) or config.device_model or config.measure):
         return None
     return TrialLatency(
-        config.device_model or "host", threads=config.threads, measure=config.measure
+        config.device_model or "host",
+        threads=config.threads,
+        measure=config.measure,
+        binary=config.binary,
+        identity=config.identity,
     )
 
 

@@ -82,6 +82,8 @@ FLAGS = {
     "measure": "--measure",
     "threads": "--threads",
     "latency_budget_ms": "--latency-budget-ms",
+    "binary": "--binary",
+    "identity": "--identity",
 }
 
 
@@ -112,7 +114,10 @@ class SearchConfig:
         device_model: the latency profile (`keras_bnn_af.latency`: `host`,
             `rpi4b`, `pixel1`, `m1` or a JSON file) predicting each trial's
             `latency_ms`; None: `host` when latency is an objective, else none.
-        measure: `"host"` to measure each trial's latency here instead.
+        measure: measure each trial's latency instead: `"host"` (LCE's
+            interpreter here), `local`, `ssh://user@host[:port]` or
+            `adb[:SERIAL]` (LCE's benchmark binary there).
+        binary, identity: the device's benchmark binary and ssh key file.
         threads: the threads of the predicted or measured inference.
         latency_budget_ms: a hard upper bound on latency (Pareto search only):
             slower trials rank behind every trial within it.
@@ -136,6 +141,8 @@ class SearchConfig:
     measure: str | None = None
     threads: int = 1
     latency_budget_ms: float | None = None
+    binary: str | None = None
+    identity: str | None = None
 
     def __post_init__(self) -> None:
         if self.space not in SPACES:

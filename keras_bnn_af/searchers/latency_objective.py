@@ -3,6 +3,8 @@
 ```python
 latency = TrialLatency("rpi4b", threads=4)       # predicted by a LatencyModel
 latency = TrialLatency(measure="host")           # measured here, fastest kernels
+latency = TrialLatency(measure="ssh://pi@raspberrypi.local",
+                       binary="lce_benchmark_model_aarch64")  # on the device
 hypermodel = GAAFHyperModel(..., latency=latency)
 # every epoch's logs then carry latency_ms, so keras-tuner records it with the
 # accuracy and a ParetoGeneticOracle can minimize it.
@@ -23,7 +25,6 @@ from keras_bnn_af._keras import keras
 __all__ = ["LATENCY_METRIC", "ReportLatency", "TrialLatency", "latency_callbacks"]
 
 LATENCY_METRIC = "latency_ms"
-MEASURES = ("host",)
 
 
 class TrialLatency:
@@ -35,7 +36,10 @@ class TrialLatency:
             Ignored with `measure`.
         threads: threads of the predicted or measured inference.
         measure: None to predict; `"host"` to time the converted model on this
-            host with LCE's interpreter (its fastest kernel configuration).
+            host with LCE's interpreter (its fastest kernel configuration);
+            `local`, `ssh://user@host[:port]` or `adb[:SERIAL]` to run LCE's
+            benchmark binary there (`device_latency.DeviceLatency`).
+        binary, identity: the device's benchmark binary and ssh key.
     """
 
     def __init__(
@@ -44,18 +48,19 @@ class TrialLatency:
         *,
         threads: int = 1,
         measure: str | None = None,
+        binary=None,
+        identity=None,
     ):
         from keras_bnn_af.latency import LatencyModel
+        from keras_bnn_af.searchers.device_latency import DeviceLatency
 
-        if measure is not None and measure not in MEASURES:
-            raise ValueError(
-                f"TrialLatency got measure={measure!r}; expected None (predict with "
-                f"the latency model) or one of {', '.join(map(repr, MEASURES))}. Fix: "
-                "pass measure='host', or drop it to predict."
-            )
         self.measure = measure
         self.threads = threads
-        self.model = None
+        self.model = self.device = None
+        if measure is not None and measure != "host":
+            self.device = DeviceLatency(
+                measure, binary=binary, identity=identity, threads=threads
+            )
         if measure is None:
             is_model = isinstance(device_model, LatencyModel)
             self.model = device_model if is_model else LatencyModel.load(device_model)
@@ -73,6 +78,8 @@ class TrialLatency:
             from keras_bnn_af.benchmarks import benchmark_tflite
 
             return benchmark_tflite(flatbuffer, threads=self.threads).median_ms
+        if self.device is not None:
+            return self.device(flatbuffer)
         return self.model.predict(flatbuffer, threads=self.threads)
 
 

@@ -35,9 +35,21 @@ def test_measured_on_the_host_is_a_positive_time():
     assert latency.name == "measured on host"
 
 
+def test_measured_on_a_device_runs_the_benchmark_binary_there():
+    # `local`: the device code path (probe, push, run, parse, clean up) on this
+    # machine with the host twin, as ssh and adb run it elsewhere.
+    latency = TrialLatency(measure="local")
+    assert latency(binary_block_net("ste_sign", filters=(8,))) > 0
+    assert latency.name == "measured on local"
+
+
 def test_bad_settings_fail_when_made_not_in_the_first_trial(profile):
-    with pytest.raises(ValueError, match="measure='device'; expected None"):
+    with pytest.raises(ValueError, match="--measure 'device' is not a device"):
         TrialLatency(measure="device")
+    with pytest.raises(ValueError, match="needs LCE's benchmark binary"):
+        TrialLatency(measure="ssh://pi@raspberrypi.local")
+    with pytest.raises(ValueError, match="--binary '/no/such' does not exist"):
+        TrialLatency(measure="adb", binary="/no/such")
     with pytest.raises(ValueError, match=r"threads=4; expected one of \[1\]"):
         TrialLatency(profile, threads=4)
     with pytest.raises(ValueError, match="No latency profile 'pixel9'"):
