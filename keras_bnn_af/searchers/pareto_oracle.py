@@ -100,8 +100,9 @@ class ParetoGeneticOracle(GeneticOracle):
         ValueError: for fewer than 2 or duplicate objectives, a direction that
             cannot be inferred, a constraint or reference point that does not
             match the objectives or is not finite, a selection other than
-            `"tournament"`, and what `GeneticOracle` refuses; on a trial's end,
-            when it did not report every objective.
+            `"tournament"`, and what `GeneticOracle` refuses. (A trial that did
+            not report every objective fails with a message; the search goes
+            on.)
     """
 
     def __init__(
@@ -198,18 +199,22 @@ class ParetoGeneticOracle(GeneticOracle):
     def score_trial(self, trial) -> None:
         """Scores a completed trial: the first objective (NaN if any is NaN).
 
-        # Raises
-            ValueError: when the trial did not report every objective.
+        A trial that did not report every objective scores NaN, with a message
+        naming the missing ones: keras-tuner then ends it INVALID (FAILED once
+        no retry is left) and the search goes on.
         """
         missing = [o.name for o in self.objectives if not trial.metrics.exists(o.name)]
         if missing:
-            raise ValueError(
+            trial.message = (
                 f"Trial {trial.trial_id} completed without reporting the "
                 f"objectives {missing}; it reported {sorted(trial.metrics.metrics)}. "
                 "Expected every objective among the metrics each trial returns. "
                 f"Make run_trial / HyperModel.fit return {missing}, or pass "
                 "objectives= the reported metrics."
             )
+            warnings.warn(trial.message, stacklevel=2)
+            trial.score, trial.best_step = math.nan, None
+            return
         values = list(self.objective_values(trial).values())
         trial.score = math.nan if any(map(math.isnan, values)) else values[0]
         trial.best_step = _best(trial, self.objectives[0])[1]
