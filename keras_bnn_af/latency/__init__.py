@@ -23,6 +23,7 @@ from keras_bnn_af.latency.model import (
     LatencyWarning,
     OpCost,
     profile_names,
+    samples_from_records,
 )
 
 __all__ = [
@@ -38,4 +39,5 @@ __all__ = [
     "op_features",
     "profile_names",
     "read_graph",
+    "samples_from_records",
 ]

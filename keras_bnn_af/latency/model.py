@@ -41,7 +41,12 @@ from pathlib import Path
 import numpy as np
 
 from keras_bnn_af._files import write_atomic
-from keras_bnn_af.latency.features import FEATURES, KNOWN_OPS, op_features
+from keras_bnn_af.latency.features import (
+    FEATURES,
+    KNOWN_OPS,
+    graph_features,
+    op_features,
+)
 from keras_bnn_af.latency.graph import Graph, Op, read_graph
 
 __all__ = [
@@ -51,6 +56,7 @@ __all__ = [
     "LatencyWarning",
     "OpCost",
     "profile_names",
+    "samples_from_records",
 ]
 
 PROFILES_DIR = Path(__file__).with_name("profiles")
@@ -167,7 +173,11 @@ class LatencyModel:
         device: dict | None = None,
         rests_on: str = "",
     ) -> "LatencyModel":
-        """Non-negative least squares on relative errors, per thread count."""
+        """Non-negative least squares on relative errors, per thread count.
+
+        `samples`: `LatencySample`s, or benchmark records
+        (`keras_bnn_af.benchmarks.read_records`; see `samples_from_records`).
+        """
         by_threads = _by_threads(samples)
         coefficients, errors = {}, {}
         for threads, group in by_threads.items():
@@ -191,7 +201,8 @@ class LatencyModel:
         """This model's coefficients scaled per feature group to fit `samples`.
 
         # Arguments
-            samples: runs on the target device (a few suffice for few groups).
+            samples: runs on the target device (a few suffice for few groups):
+                `LatencySample`s or benchmark records (`samples_from_records`).
             groups: 1, 2 or 3 scales (`GROUPS`, see the module docstring).
             base_threads: the thread count of this model whose coefficients
                 are scaled for every thread count of `samples`; by default the
@@ -310,7 +321,36 @@ def _cost(features: Mapping[str, float], coefficients: Mapping[str, float]):
     return ms, ", ".join(missing)
 
 
-def _by_threads(samples: Iterable[LatencySample]) -> dict[int, list[LatencySample]]:
+def samples_from_records(records) -> list[LatencySample]:
+    """`LatencySample`s of benchmark records (`keras-bnn-af bench --results`):
+    one per model file and thread count, its latency the median of the runs'
+    `avg_ms`, its features read from the record's `model_path`.
+
+    # Raises
+        ValueError: a record's model file is gone (the records keep its path
+            and sha256, not the file).
+    """
+    runs: dict[tuple, list] = {}
+    for record in records:
+        runs.setdefault((record.model_sha256, record.threads), []).append(record)
+    samples = []
+    for (_, threads), group in runs.items():
+        path = Path(group[0].model_path)
+        if not path.is_file():
+            raise ValueError(
+                f"Benchmark record of {group[0].model_name!r} names the model file "
+                f"{str(path)!r}, which no longer exists; expected the .tflite file "
+                "that was benchmarked. Fix: restore it there, or drop its records."
+            )
+        latency = statistics.median(record.avg_ms for record in group)
+        samples.append(LatencySample(path.stem, graph_features(path), threads, latency))
+    return samples
+
+
+def _by_threads(samples) -> dict[int, list[LatencySample]]:
+    samples = list(samples)
+    if samples and not isinstance(samples[0], LatencySample):
+        samples = samples_from_records(samples)
     by_threads: dict[int, list[LatencySample]] = {}
     for sample in samples:
         if not (math.isfinite(sample.latency_ms) and sample.latency_ms > 0):

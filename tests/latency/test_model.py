@@ -14,6 +14,7 @@ from keras_bnn_af.latency import (
     graph_features,
     profile_names,
     read_graph,
+    samples_from_records,
 )
 from keras_bnn_af.latency.graph import Graph, Op, TensorInfo
 from keras_bnn_af.latency.model import GROUPS
@@ -201,3 +202,34 @@ def test_predicting_from_a_file_does_not_import_tensorflow(tflite, tmp_path):
         "assert 'tensorflow' not in sys.modules\n"
     )
     subprocess.run([sys.executable, "-c", code], check=True)
+
+
+def test_calibrate_reads_benchmark_records_of_a_device(tflite, tmp_path):
+    # Real runs of the host twin through the device code path, as `bench
+    # --device local --results` records them.
+    from keras_bnn_af.benchmarks.compare import TWIN_COMMAND, compare_on_device
+    from keras_bnn_af.benchmarks.devices import LocalDevice
+
+    small, wide = tmp_path / "small.tflite", tmp_path / "wide.tflite"
+    small.write_bytes(tflite)
+    wide.write_bytes(
+        lce.convert_keras_model(binary_block_net("ste_sign", filters=(64, 64)))
+    )
+    with LocalDevice() as device:
+        records = compare_on_device(
+            device, TWIN_COMMAND, small, wide, threads=1, runs=3, rounds=2
+        ).records
+    samples = samples_from_records(records)
+    assert sorted(s.name for s in samples) == ["small", "wide"]
+    for sample in samples:  # the median over the A and A-control runs of a file
+        runs = [
+            r.avg_ms for r in records if r.model_path.endswith(sample.name + ".tflite")
+        ]
+        assert sample.latency_ms == pytest.approx(float(np.median(runs)))
+    base = LatencyModel("base", {1: dict.fromkeys(graph_features(tflite), 0.01)})
+    calibrated = base.calibrate(records, name="local", groups=1)
+    assert calibrated.fit_error[1]["samples"] == 2
+    assert calibrated.fit_error[1]["scales"]["all"] > 0
+    wide.unlink()
+    with pytest.raises(ValueError, match="'wide' names the model file .* no longer"):
+        samples_from_records(records)
