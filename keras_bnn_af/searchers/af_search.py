@@ -99,7 +99,45 @@ def trial_seed(seed: int, values: dict[str, Any]) -> int:
     return (seed * 1_000_003 + zlib.crc32(text.encode())) % 2**31
 
 
-class _AFHyperModel(keras_tuner.HyperModel):
+class CandidateTraining:
+    """How a search trains a candidate: Adam with cosine decay, early stop
+    below a floor, NaN loss fails the trial, `latency_ms` reported.
+
+    For hypermodels with `epochs`, `learning_rate`, `steps_per_epoch`,
+    `kill_below`, `kill_after`, `latency` and `describe(hp)`.
+    """
+
+    def compile_candidate(self, model: keras.Model) -> keras.Model:
+        """Compiles `model` with Adam and cosine decay over `epochs`."""
+        decay_steps = self.epochs * (self.steps_per_epoch or 100)
+        model.compile(
+            optimizer=make_optimizer("adam", self.learning_rate, decay_steps),
+            loss="sparse_categorical_crossentropy",
+            metrics=["accuracy"],
+        )
+        return model
+
+    def fit(self, hp, model, *args, callbacks=None, **kwargs):
+        """Trains `self.epochs` epochs; NaN or infinite loss fails the trial."""
+        callbacks = list(callbacks or []) + [keras.callbacks.TerminateOnNaN()]
+        callbacks += latency_callbacks(self.latency, model)
+        if self.kill_below is not None:
+            callbacks.append(
+                StopBelow("val_accuracy", self.kill_below, self.kill_after)
+            )
+        kwargs.setdefault("epochs", self.epochs)
+        kwargs.setdefault("verbose", 0)
+        history = model.fit(*args, callbacks=callbacks, **kwargs)
+        losses = history.history.get("loss", [])
+        if not losses or not all(math.isfinite(loss) for loss in losses):
+            raise keras_tuner.errors.FailedTrialError(
+                f"{self.describe(hp)} diverged: training loss {losses[-1:]} is not "
+                "finite. The trial is marked FAILED and the search goes on."
+            )
+        return history
+
+
+class _AFHyperModel(CandidateTraining, keras_tuner.HyperModel):
     """Builds and trains a reference BNN with `GAAF(self.af(hp))` binarizers."""
 
     def __init__(
@@ -164,32 +202,11 @@ class _AFHyperModel(keras_tuner.HyperModel):
             input_shape=self.input_shape,
             num_classes=self.num_classes,
         )
-        decay_steps = self.epochs * (self.steps_per_epoch or 100)
-        model.compile(
-            optimizer=make_optimizer("adam", self.learning_rate, decay_steps),
-            loss="sparse_categorical_crossentropy",
-            metrics=["accuracy"],
-        )
-        return model
+        return self.compile_candidate(model)
 
-    def fit(self, hp, model, *args, callbacks=None, **kwargs):
-        """Trains `self.epochs` epochs; NaN or infinite loss fails the trial."""
-        callbacks = list(callbacks or []) + [keras.callbacks.TerminateOnNaN()]
-        callbacks += latency_callbacks(self.latency, model)
-        if self.kill_below is not None:
-            callbacks.append(
-                StopBelow("val_accuracy", self.kill_below, self.kill_after)
-            )
-        kwargs.setdefault("epochs", self.epochs)
-        kwargs.setdefault("verbose", 0)
-        history = model.fit(*args, callbacks=callbacks, **kwargs)
-        losses = history.history.get("loss", [])
-        if not losses or not all(math.isfinite(loss) for loss in losses):
-            raise keras_tuner.errors.FailedTrialError(
-                f"AF {self.af(hp)!r} diverged: training loss {losses[-1:]} is not "
-                "finite. The trial is marked FAILED and the search goes on."
-            )
-        return history
+    def describe(self, hp: keras_tuner.HyperParameters) -> str:
+        """The candidate, for messages: `AF 'sin(x)'`."""
+        return f"AF {self.af(hp)!r}"
 
 
 class GAAFHyperModel(_AFHyperModel):

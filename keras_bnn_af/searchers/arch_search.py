@@ -50,9 +50,7 @@ import keras_tuner
 from keras_bnn_af import models
 from keras_bnn_af._keras import keras
 from keras_bnn_af.quantizers import binarizer_factory
-from keras_bnn_af.searchers.af_search import StopBelow, trial_seed
-from keras_bnn_af.searchers.latency_objective import latency_callbacks
-from keras_bnn_af.training import make_optimizer
+from keras_bnn_af.searchers.af_search import CandidateTraining, trial_seed
 
 __all__ = ["BINARIZERS", "FOLDABLE", "ArchBlock", "ArchHyperModel"]
 
@@ -87,7 +85,7 @@ class ArchBlock:
         return f"{self.width}-k{self.kernel}-{name}" + ("+pool" if self.pool else "")
 
 
-class ArchHyperModel(keras_tuner.HyperModel):
+class ArchHyperModel(CandidateTraining, keras_tuner.HyperModel):
     """Builds and trains one candidate architecture per trial.
 
     # Arguments
@@ -229,33 +227,11 @@ class ArchHyperModel(keras_tuner.HyperModel):
                 trial_seed(self.seed, self.architecture_key(values))
             )
         model = self.build_model(values)
-        decay_steps = self.epochs * (self.steps_per_epoch or 100)
-        model.compile(
-            optimizer=make_optimizer("adam", self.learning_rate, decay_steps),
-            loss="sparse_categorical_crossentropy",
-            metrics=["accuracy"],
-        )
-        return model
+        return self.compile_candidate(model)
 
-    def fit(self, hp, model, *args, callbacks=None, **kwargs):
-        """Trains `self.epochs` epochs; NaN or infinite loss fails the trial."""
-        callbacks = list(callbacks or []) + [keras.callbacks.TerminateOnNaN()]
-        callbacks += latency_callbacks(self.latency, model)
-        if self.kill_below is not None:
-            callbacks.append(
-                StopBelow("val_accuracy", self.kill_below, self.kill_after)
-            )
-        kwargs.setdefault("epochs", self.epochs)
-        kwargs.setdefault("verbose", 0)
-        history = model.fit(*args, callbacks=callbacks, **kwargs)
-        losses = history.history.get("loss", [])
-        if not losses or not all(math.isfinite(loss) for loss in losses):
-            raise keras_tuner.errors.FailedTrialError(
-                f"Architecture {self.formula(hp.values)!r} diverged: training loss "
-                f"{losses[-1:]} is not finite. The trial is marked FAILED and the "
-                "search goes on."
-            )
-        return history
+    def describe(self, hp: keras_tuner.HyperParameters) -> str:
+        """The candidate, for messages: `Architecture 'stem32 | ...'`."""
+        return f"Architecture {self.formula(hp.values)!r}"
 
     def _spatial(self) -> tuple[int, ...]:
         """The stem's output size along the pooled axes."""
