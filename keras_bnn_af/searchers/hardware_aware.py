@@ -121,14 +121,7 @@ def pareto_summary(
 ) -> dict[str, Any]:
     """Front, hypervolume and best accuracies near the baseline of trial records
     (`score`: validation accuracy, `latency_ms`)."""
-    done = [
-        t
-        for t in trials
-        if t["status"] == "COMPLETED"
-        and t["score"] is not None
-        and t.get("latency_ms") is not None
-        and math.isfinite(t["latency_ms"])
-    ]
+    done = _measured(trials)
     points = [[-t["score"], t["latency_ms"]] for t in done]
     front = pareto.pareto_front(points) if done else []
     reference = [0.0, REFERENCE_LATENCY * baseline_ms]
@@ -197,7 +190,7 @@ def pareto_markdown(summary: dict, trials: list[dict], latency_name: str) -> str
 
 def write_pareto_plot(summary: dict, trials: list[dict], path: Path) -> Path:
     """`pareto.png`: every completed trial, the front, baseline and budget."""
-    done = [t for t in trials if t["trial_id"] in _plotted(trials)]
+    done = _measured(trials)
     ids = [t["trial_id"] for t in done]
     return plots.plot_pareto(
         [t["score"] for t in done],
@@ -209,11 +202,13 @@ def write_pareto_plot(summary: dict, trials: list[dict], path: Path) -> Path:
     )
 
 
-def _plotted(trials: list[dict]) -> set[str]:
-    return {
-        t["trial_id"]
+def _measured(trials: list[dict]) -> list[dict]:
+    """The completed trials with a score and a finite latency, in order."""
+    return [
+        t
         for t in trials
         if t["status"] == "COMPLETED"
         and t["score"] is not None
         and t.get("latency_ms") is not None
-    }
+        and math.isfinite(t["latency_ms"])
+    ]
