@@ -129,6 +129,12 @@ def add_command(commands) -> None:
     )
     search.add_argument("--identity", default=given, help="ssh private key file")
     search.add_argument(
+        "--known-hosts",
+        default=given,
+        help="ssh: the known_hosts file holding the device's host key (checked "
+        "strictly; default: yours)",
+    )
+    search.add_argument(
         "--threads",
         type=positive_int,
         default=given,

@@ -5,6 +5,7 @@ import warnings
 import pytest
 
 from keras_bnn_af._keras import keras
+from tests.sshd_server import sshd  # noqa: F401 (the session fixture, shared)
 
 
 @pytest.fixture(scope="session", autouse=True)

@@ -11,8 +11,9 @@ every call opens the device, probes it, checks the binary against it (ELF
 architecture, glibc), pushes the binary and the model (content-addressed),
 runs the binary once with `runs` timed inferences after `warmup` and cleans
 up. `local` runs the host twin (`keras-bnn-af-benchmark-model`) on this
-machine by default. ssh uses the user's `known_hosts`: connect once by hand
-(or with `keras-bnn-af bench --accept-new-host-key`) before a search.
+machine by default. ssh checks the host key strictly against the user's
+`known_hosts` (or the file given as `known_hosts=`): connect once by hand (or
+with `keras-bnn-af bench --accept-new-host-key`) before a search.
 """
 
 import os
@@ -32,6 +33,10 @@ class DeviceLatency:
         binary: LCE's `lce_benchmark_model` for the device (required for ssh
             and adb; `local` defaults to the host twin).
         identity: the ssh private key file.
+        known_hosts: ssh only: the known_hosts file that holds the device's
+            host key (`UserKnownHostsFile`, as `SshDevice(known_hosts=)`);
+            None for the user's `~/.ssh/known_hosts`. Host keys are checked
+            strictly either way: an unknown or changed key fails the trial.
         threads, runs, warmup, timeout: as for `compare_on_device`.
     """
 
@@ -41,6 +46,7 @@ class DeviceLatency:
         *,
         binary: str | os.PathLike | None = None,
         identity: str | os.PathLike | None = None,
+        known_hosts: str | os.PathLike | None = None,
         threads: int = 1,
         runs: int = 20,
         warmup: int = 1,
@@ -72,6 +78,7 @@ class DeviceLatency:
         self.name = device
         self.binary = binary
         self.identity = identity
+        self.known_hosts = known_hosts
         self.options = {
             "threads": threads,
             "runs": runs,
@@ -101,6 +108,9 @@ class DeviceLatency:
         if kind == "ssh":
             _, user, host, port = self.spec
             return devices.SshDevice(
-                f"{user}@{host.strip('[]')}", port=port, identity=self.identity
+                f"{user}@{host.strip('[]')}",
+                port=port,
+                identity=self.identity,
+                known_hosts=self.known_hosts,
             )
         return devices.AdbDevice(self.spec[1])

@@ -86,6 +86,7 @@ def trial_latency(config) -> TrialLatency | None:
         measure=config.measure,
         binary=config.binary,
         identity=config.identity,
+        known_hosts=config.known_hosts,
     )
 
 

@@ -84,6 +84,7 @@ FLAGS = {
     "latency_budget_ms": "--latency-budget-ms",
     "binary": "--binary",
     "identity": "--identity",
+    "known_hosts": "--known-hosts",
 }
 
 
@@ -118,6 +119,8 @@ class SearchConfig:
             interpreter here), `local`, `ssh://user@host[:port]` or
             `adb[:SERIAL]` (LCE's benchmark binary there).
         binary, identity: the device's benchmark binary and ssh key file.
+        known_hosts: ssh: the known_hosts file with the device's host key
+            (checked strictly); None: the user's.
         threads: the threads of the predicted or measured inference.
         latency_budget_ms: a hard upper bound on latency (Pareto search only):
             slower trials rank behind every trial within it.
@@ -143,6 +146,7 @@ class SearchConfig:
     latency_budget_ms: float | None = None
     binary: str | None = None
     identity: str | None = None
+    known_hosts: str | None = None
 
     def __post_init__(self) -> None:
         if self.space not in SPACES:

@@ -40,6 +40,8 @@ class TrialLatency:
             `local`, `ssh://user@host[:port]` or `adb[:SERIAL]` to run LCE's
             benchmark binary there (`device_latency.DeviceLatency`).
         binary, identity: the device's benchmark binary and ssh key.
+        known_hosts: ssh only: the known_hosts file holding the device's host
+            key; None for the user's (`DeviceLatency`). Checked strictly.
     """
 
     def __init__(
@@ -50,6 +52,7 @@ class TrialLatency:
         measure: str | None = None,
         binary=None,
         identity=None,
+        known_hosts=None,
     ):
         from keras_bnn_af.latency import LatencyModel
         from keras_bnn_af.searchers.device_latency import DeviceLatency
@@ -59,7 +62,11 @@ class TrialLatency:
         self.model = self.device = None
         if measure is not None and measure != "host":
             self.device = DeviceLatency(
-                measure, binary=binary, identity=identity, threads=threads
+                measure,
+                binary=binary,
+                identity=identity,
+                known_hosts=known_hosts,
+                threads=threads,
             )
         if measure is None:
             is_model = isinstance(device_model, LatencyModel)

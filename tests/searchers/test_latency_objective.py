@@ -1,4 +1,13 @@
-"""`latency_ms` as a trial metric: predicted or measured, reported every epoch."""
+"""`latency_ms` as a trial metric: predicted or measured, reported every epoch.
+
+The ssh tests measure over ssh against the throwaway sshd of
+`tests/sshd_server.py` (its own host key in its own known_hosts file, never
+the user's), running the host twin `keras-bnn-af-benchmark-model` there.
+"""
+
+import json
+import sys
+from pathlib import Path
 
 import keras_tuner as kt
 import numpy as np
@@ -9,6 +18,11 @@ from keras_bnn_af.latency.corpus import convert
 from keras_bnn_af.searchers import GAAFHyperModel
 from keras_bnn_af.searchers.latency_objective import LATENCY_METRIC, TrialLatency
 from keras_bnn_af.testing import binary_block_net
+from tests.sshd_server import needs_sshd
+
+#: The host twin as a device binary: a script pushed and run like
+#: lce_benchmark_model (its shebang is this venv's python, on this machine).
+TWIN_SCRIPT = Path(sys.executable).parent / "keras-bnn-af-benchmark-model"
 
 
 @pytest.fixture(scope="module")
@@ -41,6 +55,74 @@ def test_measured_on_a_device_runs_the_benchmark_binary_there():
     latency = TrialLatency(measure="local")
     assert latency(binary_block_net("ste_sign", filters=(8,))) > 0
     assert latency.name == "measured on local"
+
+
+def _ssh_url(sshd) -> str:
+    return f"ssh://{sshd.target}:{sshd.port}"
+
+
+def _logins(sshd) -> int:
+    """Sessions the test sshd has let in so far (its log, LogLevel INFO)."""
+    return (sshd.root / "sshd.log").read_text().count("Accepted publickey")
+
+
+@needs_sshd
+def test_measured_over_ssh_runs_the_benchmark_binary_on_the_device(sshd, tmp_path):
+    latency = TrialLatency(
+        measure=_ssh_url(sshd),
+        binary=TWIN_SCRIPT,
+        identity=sshd.key,
+        known_hosts=sshd.known_hosts,
+    )
+    net = binary_block_net("ste_sign", filters=(8,))
+    logins = _logins(sshd)
+    measured = latency(net)
+    assert _logins(sshd) > logins  # measured through the server
+    assert isinstance(measured, float) and measured > 0
+    assert latency.name == f"measured on {_ssh_url(sshd)}"
+    # Host keys are still checked strictly: a known_hosts file without the
+    # server's key fails the measurement instead of trusting it.
+    from keras_bnn_af.benchmarks.devices import SshError
+
+    empty = tmp_path / "known_hosts"
+    empty.write_text("")
+    strict = TrialLatency(
+        measure=_ssh_url(sshd), binary=TWIN_SCRIPT, identity=sshd.key, known_hosts=empty
+    )
+    with pytest.raises(SshError) as error:
+        strict(net)
+    assert error.value.kind == "host-key-unknown"
+    assert empty.read_text() == ""
+
+
+@needs_sshd
+def test_a_pareto_search_measures_every_trial_over_ssh(sshd, tmp_path):
+    from keras_bnn_af.searchers import run_search
+
+    out = tmp_path / "ssh-search"
+    settings = {
+        "dataset": "mnist1d",
+        "epochs": 1,
+        "max_samples": 64,
+        "batch_size": 64,
+        "max_trials": 2,
+        "seed": 3,
+        "objectives": ["val_accuracy", "latency"],
+        "measure": _ssh_url(sshd),
+        "binary": str(TWIN_SCRIPT),
+        "identity": str(sshd.key),
+        "known_hosts": str(sshd.known_hosts),
+    }
+    logins = _logins(sshd)
+    result = run_search(settings, out)
+    results = json.loads((out / "results.json").read_text())
+    done = [t for t in results["trials"] if t["status"] == "COMPLETED"]
+    assert result.completed == len(done) == 2
+    assert all(t["latency_ms"] > 0 for t in done)
+    assert results["pareto"]["baseline_latency_ms"] > 0
+    assert _logins(sshd) >= logins + 3  # the baseline and both trials
+    leaderboard = (out / "leaderboard.md").read_text()
+    assert f"## Pareto front (latency: measured on {_ssh_url(sshd)})" in leaderboard
 
 
 def test_bad_settings_fail_when_made_not_in_the_first_trial(profile):
