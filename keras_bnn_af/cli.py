@@ -11,7 +11,8 @@ is given, and shows the progress of its long steps. Output folders (`train`,
 `demo`, `search --out`) are created with their missing parents; output files
 (`plot --out`, `bench --json`, `export --out`, `export --report`) go into an
 existing folder. Both are checked before any work. `bench` and `report` live in
-`keras_bnn_af.cli_bench`, `search` in `keras_bnn_af.cli_search`, the shared
+`keras_bnn_af.cli_bench`, `search` in `keras_bnn_af.cli_search`, `nas` in
+`keras_bnn_af.cli_nas`, the shared
 argument types in `keras_bnn_af._cli_options`.
 """
 
@@ -21,7 +22,7 @@ import sys
 from datetime import datetime
 from pathlib import Path
 
-from keras_bnn_af import _quiet, cli_bench, cli_search
+from keras_bnn_af import _quiet, cli_bench, cli_nas, cli_search
 from keras_bnn_af._cli_options import (
     check_new_output_file,
     positive_float,
@@ -144,6 +145,7 @@ def build_parser() -> argparse.ArgumentParser:
     plot.set_defaults(handler=_plot)
 
     cli_search.add_command(commands)
+    cli_nas.add_command(commands)
 
     export = commands.add_parser(
         "export", help="convert a trained model to a verified LCE .tflite file"

@@ -123,18 +123,28 @@ def quantizer_weights(layer, keys=QUANTIZER_KEYS) -> list:
 
 
 def binary_conv2d(
-    filters: int, kernel_size, input_quantizer, *, strides=1, groups=1, name=None
+    filters: int,
+    kernel_size,
+    input_quantizer,
+    *,
+    strides=1,
+    dilation_rate=1,
+    groups=1,
+    name=None,
 ) -> lq.layers.QuantConv2D:
     """A `QuantConv2D` laid out so LCE makes it one `LceBconv2d`.
 
     `input_quantizer` binarizes the input (give every layer its own instance),
     `ste_sign` binarizes the clipped latent weights, there is no bias (the
     BatchNorm that should follow provides it) and "same" padding pads with +1.
+    LCE fuses dilated convs, and grouped ones only with a multiple of 32 input
+    channels per group (otherwise its converter refuses to fuse them).
     """
     return lq.layers.QuantConv2D(
         filters,
         kernel_size,
         strides=strides,
+        dilation_rate=dilation_rate,
         groups=groups,
         padding="same",
         pad_values=1.0,
