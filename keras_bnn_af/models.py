@@ -285,21 +285,24 @@ def resnet_e18(
     return keras.Model(inputs, outputs, name="resnet_e18")
 
 
-def conv1d(binarizer=None, *, input_shape=(40, 1), num_classes=10) -> keras.Model:
+def conv1d(
+    binarizer=None, *, input_shape=(40, 1), num_classes=10, width=64
+) -> keras.Model:
     """A 1-D CNN for MNIST-1D, with the 1-D convs written as (k, 1) 2-D convs.
 
     LCE only binarizes `Conv2D`, so the signal is reshaped to `(length, 1, channels)`
-    once at the input. Full-precision stem and classifier, three binary convs.
+    once at the input. Full-precision stem and classifier, three binary convs of
+    `width` channels (scale it to compare nets of equal binary MACs).
     """
     make_binarizer = _resolve(binarizer)
     inputs = keras.Input(input_shape)
     x = keras.layers.Reshape((input_shape[0], 1, -1), name="to_2d")(inputs)
     x = _float_conv(x, 32, (5, 1), name="conv_0")
-    x = _binary_conv(x, 64, (3, 1), make_binarizer, name="conv_1")
+    x = _binary_conv(x, width, (3, 1), make_binarizer, name="conv_1")
     x = keras.layers.MaxPool2D((2, 1), name="pool_1")(x)
-    x = _binary_conv(x, 64, (3, 1), make_binarizer, name="conv_2")
+    x = _binary_conv(x, width, (3, 1), make_binarizer, name="conv_2")
     x = keras.layers.MaxPool2D((2, 1), name="pool_2")(x)
-    x = _binary_conv(x, 64, (3, 1), make_binarizer, name="conv_3")
+    x = _binary_conv(x, width, (3, 1), make_binarizer, name="conv_3")
     x = keras.layers.Flatten()(x)
     outputs = keras.layers.Dense(num_classes, activation="softmax", name="classifier")(
         x
