@@ -35,11 +35,11 @@ def add_command(commands) -> None:
     given = argparse.SUPPRESS
     search.add_argument(
         "--space",
-        choices=["gaaf", "tree", "arch"],
+        choices=["gaaf", "tree", "arch", "cell"],
         default=given,
         help="gaaf: GAAF genomes; tree: PANGAEA-style AF trees; arch: binary "
-        "architectures (depth, widths, kernels, binarizer per block, pooling) "
-        "(default: gaaf)",
+        "architectures (depth, widths, kernels, binarizer per block, pooling); "
+        "cell: the UBNAS cell space of `keras-bnn-af nas` (default: gaaf)",
     )
     search.add_argument("--dataset", default=given, help="(default: mnist1d)")
     search.add_argument(

@@ -49,12 +49,16 @@ from keras_bnn_af.searchers.af_search import (
 from keras_bnn_af.searchers.arch_search import ArchHyperModel
 from keras_bnn_af.searchers.genetic import GeneticSearch
 from keras_bnn_af.searchers.genetic_config import GeneticConfig
-from keras_bnn_af.searchers.job_results import SearchResult, write_results
+from keras_bnn_af.searchers.job_results import (
+    ARCHITECTURE_SPACES,
+    SearchResult,
+    write_results,
+)
 from keras_bnn_af.searchers.pareto_oracle import ParetoSearch
 
 __all__ = ["SPACES", "SearchConfig", "SearchResult", "run_search"]
 
-SPACES = ("gaaf", "tree", "arch")
+SPACES = ("gaaf", "tree", "arch", "cell")
 PROJECT = "search"
 CONFIG_FILE = "search_config.json"
 OBJECTIVE = keras_tuner.Objective("val_accuracy", "max")
@@ -95,7 +99,8 @@ class SearchConfig:
     # Attributes
         space: `"gaaf"` (GAAF genomes), `"tree"` (PANGAEA-style AF trees) or
             `"arch"` (architectures: `arch_search.ArchHyperModel`; `model`
-            then only names the baseline).
+            then only names the baseline) or `"cell"` (the UBNAS cell space,
+            `ubnas.hyper.CellHyperModel`, searched by the genetic oracle).
         dataset: a name `keras_bnn_af.data.load` accepts.
         model: the proxy network; None: the dataset's (`recipes.default_model`).
         max_trials: trials in all (a resumed search may raise it); candidates
@@ -152,7 +157,8 @@ class SearchConfig:
         if self.space not in SPACES:
             raise ValueError(
                 f"Unknown search space {self.space!r}; expected one of "
-                f"{', '.join(map(repr, SPACES))}. Pass --space gaaf, tree or arch."
+                f"{', '.join(map(repr, SPACES))}. Pass --space gaaf, tree, arch or "
+                "cell."
             )
         data.check_name(self.dataset)
         self.model = self.model or recipes.default_model(self.dataset)
@@ -242,7 +248,7 @@ def run_search(
     if not resume:
         write_atomic(out / CONFIG_FILE, json.dumps(config.to_json(), indent=2))
     tuner.search(splits.train, validation_data=splits.validation, verbose=verbose)
-    describe = tuner.hypermodel.formula if config.space == "arch" else None
+    describe = tuner.hypermodel.formula if config.space in ARCHITECTURE_SPACES else None
     return write_results(
         tuner.oracle,
         out,
@@ -400,9 +406,14 @@ def _tuner(config: SearchConfig, out: Path, splits, latency, baseline):
         )
     elif config.space == "tree":
         search, hypermodel = TreeSearch, TreeHyperModel(**options)
-    else:
+    elif config.space == "arch":
         del options["model"]
         search, hypermodel = GeneticSearch, ArchHyperModel(**options)
+    else:
+        from keras_bnn_af.searchers.ubnas.hyper import CellHyperModel
+
+        del options["model"]
+        search, hypermodel = GeneticSearch, CellHyperModel(**options)
     if hardware_aware.is_pareto(config):
         search = ParetoSearch
         goal = hardware_aware.pareto_arguments(config, baseline)

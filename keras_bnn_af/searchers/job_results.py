@@ -37,6 +37,9 @@ __all__ = [
 RESULTS_FILE = "results.json"
 OBJECTIVE_NAME = "val_accuracy"
 
+#: The spaces whose candidates are architectures (described by a formula), not AFs.
+ARCHITECTURE_SPACES = ("arch", "cell")
+
 
 @dataclass
 class SearchResult:
@@ -176,7 +179,7 @@ def leaderboard_markdown(
         f"seed {config.seed}; fitness = best validation accuracy (the test split is "
         f"never used). {skipped} non-viable candidate(s) skipped untrained.",
         "",
-        f"| rank | {'architecture' if config.space == 'arch' else 'AF'} "
+        f"| rank | {'architecture' if config.space in ARCHITECTURE_SPACES else 'AF'} "
         "| validation accuracy | trial |",
         "|---:|---|---:|---|",
     ]

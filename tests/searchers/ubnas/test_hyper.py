@@ -200,3 +200,19 @@ def test_a_tiny_genetic_search_completes_its_trials(tmp_path):
     best = tuner.get_best_hyperparameters()[0].values
     assert isinstance(hypermodel.genotype(best), Genotype)
     assert tuner.oracle.lineage[max(tuner.oracle.trials)]["origin"] == "child"
+
+
+def test_the_search_job_searches_the_cell_space(tmp_path):
+    import json
+
+    from keras_bnn_af.searchers import run_search
+
+    settings = {"space": "cell", "dataset": "mnist1d", "epochs": 1, "max_trials": 2}
+    settings |= {"max_samples": 128, "batch_size": 64, "seed": 0}
+    result = run_search(settings, tmp_path / "cell")
+    assert result.completed == 2
+    trials = json.loads((tmp_path / "cell" / "results.json").read_text())["trials"]
+    assert all(t["architecture"].startswith("normal: ") for t in trials)
+    assert (
+        "| rank | architecture |" in (tmp_path / "cell" / "leaderboard.md").read_text()
+    )
