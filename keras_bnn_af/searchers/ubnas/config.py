@@ -14,7 +14,7 @@ __all__ = ["NasConfig"]
 
 @dataclass(frozen=True)
 class NasConfig:
-    """One search (`keras-bnn-af nas`); defaults are a tiny CPU search.
+    """One search (`keras-bnn-af nas`); defaults: a small supernet for a CPU.
 
     # Arguments
         dataset: `mnist`, `mnist1d` or `tfds:<name>` (`keras_bnn_af.data`).
@@ -24,7 +24,8 @@ class NasConfig:
             (PC-DARTS: 4). 1 is plain DARTS.
         ops: the candidate operations (`space.OPS`), `zero` among them.
         binarizer: the activations' binarizer (ApproxSign by default).
-        batch_size, max_samples: batches; at most this many examples per split.
+        batch_size: examples per step (of each update).
+        max_samples: at most this many examples per split; None: all.
         warmup_epochs: weight-only epochs before α and β move; None: half the
             epochs (EBNAS starts them at epoch 25 of 50).
         patience: stop when the derived genotype has not changed for this many
@@ -45,7 +46,7 @@ class NasConfig:
     ops: tuple[str, ...] = DEFAULT_OPS
     binarizer: str = "approx_sign"
     batch_size: int = 64
-    max_samples: int | None = 2000
+    max_samples: int | None = None
     warmup_epochs: int | None = None
     patience: int = 3
     max_parameter_free: int | None = MAX_PARAMETER_FREE
