@@ -44,7 +44,13 @@ def add_command(commands) -> None:
     nas.add_argument(
         "--dataset", default=defaults.dataset, help="mnist, mnist1d or tfds:NAME"
     )
-    nas.add_argument("--epochs", type=positive_int, default=defaults.epochs)
+    nas.add_argument(
+        "--epochs",
+        type=positive_int,
+        default=None,
+        help=f"search epochs in all (default: {defaults.epochs}; with --resume, "
+        "the saved search's, or more)",
+    )
     nas.add_argument("--cells", type=positive_int, default=defaults.cells)
     nas.add_argument("--nodes", type=positive_int, default=defaults.nodes)
     nas.add_argument("--channels", type=positive_int, default=defaults.channels)
@@ -120,7 +126,8 @@ def _nas(args: argparse.Namespace) -> int:
     from keras_bnn_af.searchers.ubnas.search import read_history, run_nas
 
     fields = {field.name for field in dataclasses.fields(NasConfig)}
-    config = NasConfig(**{k: v for k, v in vars(args).items() if k in fields})
+    given = {k: v for k, v in vars(args).items() if k in fields and v is not None}
+    config = _resumed(args.out, given) if args.resume else NasConfig(**given)
     outcome = run_nas(config, args.out, resume=args.resume)
     history = read_history(args.out)
     saved = NasConfig.from_json(_read_json(args.out / "config.json"))
@@ -167,6 +174,29 @@ def _train_derived(args, genotype, config) -> None:
         f"host latency {report['host_latency_ms']:.3g} ms (LCE's interpreter on this "
         f"host: ranks models on this host only); predicted ms (1 thread): {predicted}"
     )
+
+
+def _resumed(out: Path, given: dict):
+    """The saved search's settings, with a larger `epochs` if given; any other
+    option given must match the saved value (or be left at its default)."""
+    from keras_bnn_af.searchers.ubnas.config import NasConfig
+
+    path = out / "config.json"
+    if not path.exists():
+        return NasConfig(**given)  # run_nas explains that there is nothing to resume
+    saved = NasConfig.from_json(_read_json(path))
+    default, saved_json = NasConfig().to_json(), saved.to_json()
+    for name, value in given.items():
+        value = list(value) if isinstance(value, tuple) else value
+        if name != "epochs" and value not in (default[name], saved_json[name]):
+            option = "--" + name.replace("_", "-")
+            raise ValueError(
+                f"--resume got {option} {value!r}, but the search in {str(out)!r} "
+                f"was started with {saved_json[name]!r}; expected only --epochs to "
+                f"change. Fix: drop {option}, or start a new search with another --out."
+            )
+    epochs = max(saved.epochs, given.get("epochs", saved.epochs))
+    return dataclasses.replace(saved, epochs=epochs)
 
 
 def _read_json(path: Path) -> dict:

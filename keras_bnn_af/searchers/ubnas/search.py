@@ -79,9 +79,14 @@ def run_nas(
     start = trainer.restore(out / "checkpoints") if resume else 0
     history = read_history(out) if resume else []
     history = [record for record in history if record["epoch"] < start]
+    stopped = bool(history) and _stable(history, config)
     if start:
-        log(f"resuming {out} at epoch {start + 1} of {config.epochs}")
-    for epoch in range(start, config.epochs):
+        log(
+            f"{out} stopped early after epoch {start}"
+            if stopped
+            else f"resuming {out} at epoch {start + 1} of {config.epochs}"
+        )
+    for epoch in range(start, start if stopped else config.epochs):
         epoch_splits = splits if epoch == 0 else _load(config, config.seed + epoch)
         record = trainer.epoch(epoch, epoch_splits)
         history.append(record)

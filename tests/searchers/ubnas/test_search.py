@@ -203,3 +203,18 @@ def test_a_killed_search_resumes_from_its_last_epoch(tmp_path):
     assert cli.main(["nas", f"--out={out}", "--resume"]) == 0
     for name in ("alphas_normal", "alphas_reduce", "cell_normal", "cell_reduce"):
         assert (out / f"{name}.png").stat().st_size > 1000
+
+
+def test_resume_refuses_a_changed_setting_and_keeps_the_saved_ones(tmp_path, capsys):
+    from keras_bnn_af import cli
+
+    out = tmp_path / "nas"
+    out.mkdir()
+    (out / "config.json").write_text(NasConfig(**TINY, epochs=3).dumps())
+    with pytest.raises(SystemExit) as exit_info:
+        cli.main(["nas", f"--out={out}", "--resume", "--channels=16"])
+    assert exit_info.value.code == 2
+    message = capsys.readouterr().err
+    assert "--channels 16" in message and "started with 4" in message
+    assert "--epochs" in message
+    assert json.loads((out / "config.json").read_text())["channels"] == 4
