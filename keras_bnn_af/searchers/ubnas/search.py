@@ -35,7 +35,6 @@ import numpy as np
 from keras_bnn_af import data
 from keras_bnn_af._files import write_atomic
 from keras_bnn_af._keras import keras, tf
-from keras_bnn_af.quantizers import binarizer_factory
 from keras_bnn_af.searchers.ubnas.config import NasConfig
 from keras_bnn_af.searchers.ubnas.genotype import Genotype, derive
 from keras_bnn_af.searchers.ubnas.supernet import Supernet
@@ -63,18 +62,7 @@ def run_nas(
     config = _check_out_dir(config, out, resume)
     splits = _load(config, config.seed)
     keras.utils.set_random_seed(config.seed)
-    net = Supernet(
-        splits.input_shape,
-        splits.num_classes,
-        ops=config.ops,
-        cells=config.cells,
-        nodes=config.nodes,
-        channels=config.channels,
-        partial_channels=config.partial_channels,
-        binarizer=binarizer_factory(config.binarizer),
-        seed=config.seed,
-    )
-    net(np.zeros((1, *splits.input_shape), np.float32))
+    net = Supernet.for_search(config, splits.input_shape, splits.num_classes)
     trainer = _Trainer(net, config)
     start = trainer.restore(out / "checkpoints") if resume else 0
     history = read_history(out) if resume else []

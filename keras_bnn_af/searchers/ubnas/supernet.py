@@ -246,6 +246,25 @@ class Supernet(keras.Model):
             for kind in ("normal", "reduce")
         }
 
+    @classmethod
+    def for_search(cls, config, input_shape, num_classes) -> Supernet:
+        """The supernet of a `NasConfig`, built (its variables exist)."""
+        from keras_bnn_af.quantizers import binarizer_factory
+
+        net = cls(
+            input_shape,
+            num_classes,
+            ops=config.ops,
+            cells=config.cells,
+            nodes=config.nodes,
+            channels=config.channels,
+            partial_channels=config.partial_channels,
+            binarizer=binarizer_factory(config.binarizer),
+            seed=config.seed,
+        )
+        net(tf.zeros((1, *input_shape)))
+        return net
+
     @property
     def architecture_variables(self) -> list[tf.Variable]:
         """α and β of the normal and the reduction cells."""

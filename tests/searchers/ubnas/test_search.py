@@ -12,7 +12,6 @@ import numpy as np
 import pytest
 
 from keras_bnn_af._keras import keras
-from keras_bnn_af.quantizers import binarizer_factory
 from keras_bnn_af.searchers.ubnas import search
 from keras_bnn_af.searchers.ubnas.config import NasConfig
 from keras_bnn_af.searchers.ubnas.space import DEFAULT_OPS
@@ -32,19 +31,9 @@ TINY = {
 def _trainer():
     config = NasConfig(**TINY, epochs=2)
     keras.utils.set_random_seed(0)
-    net = Supernet(
-        (40, 1),
-        10,
-        ops=config.ops,
-        cells=config.cells,
-        nodes=config.nodes,
-        channels=config.channels,
-        partial_channels=config.partial_channels,
-        binarizer=binarizer_factory(config.binarizer),
-    )
+    net = Supernet.for_search(config, (40, 1), 10)
     x = np.random.default_rng(0).normal(size=(8, 40, 1)).astype(np.float32)
     y = np.arange(8) % 10
-    net(x)
     return search._Trainer(net, config), x, y
 
 
