@@ -141,7 +141,7 @@ def compare(args, seed: int, chosen: dict, folder: Path) -> list[dict]:
     )
     reference = models.conv1d("approx_sign", input_shape=shape, width=width)
     rows = []
-    for name, model in (("UBNAS derived", None), (f"conv1d, width {width}", reference)):
+    for name, model in (("UBNAS derived", None), ("conv1d, width matched", reference)):
         report = train_derived(
             genotype,
             config,
@@ -154,6 +154,7 @@ def compare(args, seed: int, chosen: dict, folder: Path) -> list[dict]:
             {
                 "seed": seed,
                 "net": name,
+                "width": None if model is None else width,
                 "binary_macs": macs.count(macs.layer_macs(counted), 1),
                 **{key: report[key] for key in REPORTED},
             }
@@ -176,6 +177,11 @@ def _mean_std(values) -> str:
     values = list(values)
     spread = statistics.stdev(values) if len(values) > 1 else 0.0
     return f"{_number(statistics.mean(values))} +- {_number(spread)}"
+
+
+def _widths(rows) -> str:
+    widths = [r.get("width") for r in rows]
+    return "-" if None in widths else ", ".join(map(str, widths))
 
 
 def _number(value: float) -> str:
@@ -226,15 +232,15 @@ def render(result: dict) -> str:
         "this x86 host, interleaved rounds; it ranks models on this host only. "
         "Predicted: the `rpi4b` profile, 1 thread.",
         "",
-        "| net | binary MACs | params | size bytes | test accuracy | host ms "
+        "| net | width | binary MACs | params | size bytes | test accuracy | host ms "
         "| rpi4b ms (predicted) |",
-        "|---|---|---|---|---|---|---|",
+        "|---|---|---|---|---|---|---|---|",
     ]
     names = dict.fromkeys(r["net"] for r in result["derived"])
     for name in names:
         rows = [r for r in result["derived"] if r["net"] == name]
         lines.append(
-            f"| {name} | {_mean_std(r['binary_macs'] for r in rows)} "
+            f"| {name} | {_widths(rows)} | {_mean_std(r['binary_macs'] for r in rows)} "
             f"| {_mean_std(r['params'] for r in rows)} "
             f"| {_mean_std(r['size_bytes'] for r in rows)} "
             f"| {_mean_std(r['test_accuracy'] for r in rows)} "
