@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import argparse
 import dataclasses
+import json
 from pathlib import Path
 
 from keras_bnn_af._cli_options import positive_float, positive_int
@@ -200,6 +201,4 @@ def _resumed(out: Path, given: dict):
 
 
 def _read_json(path: Path) -> dict:
-    import json
-
     return json.loads(path.read_text())

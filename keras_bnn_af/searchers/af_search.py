@@ -99,13 +99,47 @@ def trial_seed(seed: int, values: dict[str, Any]) -> int:
     return (seed * 1_000_003 + zlib.crc32(text.encode())) % 2**31
 
 
+def check_signal_shape(owner: str, input_shape) -> None:
+    """Refuses an input shape that is neither a 1-D signal nor an image."""
+    if len(input_shape) not in (2, 3):
+        raise ValueError(
+            f"{owner} got input_shape={tuple(input_shape)!r}; expected "
+            "(length, channels) for 1-D signals, e.g. (40, 1) for MNIST-1D, or "
+            "(height, width, channels), e.g. (28, 28, 1) for MNIST."
+        )
+
+
 class CandidateTraining:
     """How a search trains a candidate: Adam with cosine decay, early stop
     below a floor, NaN loss fails the trial, `latency_ms` reported.
 
-    For hypermodels with `epochs`, `learning_rate`, `steps_per_epoch`,
-    `kill_below`, `kill_after`, `latency` and `describe(hp)`.
+    For hypermodels with `describe(hp)` that call `set_training` in their
+    constructor.
     """
+
+    def set_training(
+        self,
+        *,
+        input_shape,
+        num_classes,
+        epochs,
+        learning_rate,
+        steps_per_epoch,
+        kill_below,
+        kill_after,
+        seed,
+        latency,
+    ) -> None:
+        """Keeps the data shape and the training settings every candidate uses."""
+        self.input_shape = tuple(int(size) for size in input_shape)
+        self.num_classes = int(num_classes)
+        self.epochs = int(epochs)
+        self.learning_rate = float(learning_rate)
+        self.steps_per_epoch = steps_per_epoch
+        self.kill_below = kill_below
+        self.kill_after = int(kill_after)
+        self.seed = seed
+        self.latency = latency
 
     def compile_candidate(self, model: keras.Model) -> keras.Model:
         """Compiles `model` with Adam and cosine decay over `epochs`."""
@@ -159,16 +193,18 @@ class _AFHyperModel(CandidateTraining, keras_tuner.HyperModel):
         super().__init__(name=name, tunable=True)
         models.check_name(model)
         self.model = model
-        self.input_shape = tuple(input_shape)
-        self.num_classes = int(num_classes)
-        self.epochs = int(epochs)
-        self.learning_rate = float(learning_rate)
-        self.steps_per_epoch = steps_per_epoch
-        self.kill_below = kill_below
-        self.kill_after = int(kill_after)
         self.skip_non_viable = bool(skip_non_viable)
-        self.seed = seed
-        self.latency = latency
+        self.set_training(
+            input_shape=input_shape,
+            num_classes=num_classes,
+            epochs=epochs,
+            learning_rate=learning_rate,
+            steps_per_epoch=steps_per_epoch,
+            kill_below=kill_below,
+            kill_after=kill_after,
+            seed=seed,
+            latency=latency,
+        )
 
     def af(self, hp: keras_tuner.HyperParameters) -> str:
         raise NotImplementedError

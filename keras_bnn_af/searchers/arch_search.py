@@ -50,7 +50,11 @@ import keras_tuner
 from keras_bnn_af import models
 from keras_bnn_af._keras import keras
 from keras_bnn_af.quantizers import binarizer_factory
-from keras_bnn_af.searchers.af_search import CandidateTraining, trial_seed
+from keras_bnn_af.searchers.af_search import (
+    CandidateTraining,
+    check_signal_shape,
+    trial_seed,
+)
 
 __all__ = ["BINARIZERS", "FOLDABLE", "ArchBlock", "ArchHyperModel"]
 
@@ -117,21 +121,18 @@ class ArchHyperModel(CandidateTraining, keras_tuner.HyperModel):
         name: str | None = None,
     ):
         super().__init__(name=name, tunable=True)
-        if len(input_shape) not in (2, 3):
-            raise ValueError(
-                f"ArchHyperModel got input_shape={tuple(input_shape)!r}; expected "
-                "(length, channels) for 1-D signals, e.g. (40, 1) for MNIST-1D, or "
-                "(height, width, channels), e.g. (28, 28, 1) for MNIST."
-            )
-        self.input_shape = tuple(int(size) for size in input_shape)
-        self.num_classes = int(num_classes)
-        self.epochs = int(epochs)
-        self.learning_rate = float(learning_rate)
-        self.steps_per_epoch = steps_per_epoch
-        self.kill_below = kill_below
-        self.kill_after = int(kill_after)
-        self.seed = seed
-        self.latency = latency
+        check_signal_shape("ArchHyperModel", input_shape)
+        self.set_training(
+            input_shape=input_shape,
+            num_classes=num_classes,
+            epochs=epochs,
+            learning_rate=learning_rate,
+            steps_per_epoch=steps_per_epoch,
+            kill_below=kill_below,
+            kill_after=kill_after,
+            seed=seed,
+            latency=latency,
+        )
 
     @property
     def one_dimensional(self) -> bool:

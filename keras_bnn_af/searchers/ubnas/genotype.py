@@ -27,7 +27,7 @@ import numpy as np
 
 from keras_bnn_af.searchers.ubnas.space import OPS, check_op, check_ops
 
-__all__ = ["Genotype", "derive"]
+__all__ = ["Genotype", "derive", "edge_count"]
 
 #: Parameter-free ops a derived normal cell keeps at most, by default.
 MAX_PARAMETER_FREE = 2
@@ -99,6 +99,11 @@ class Genotype:
 
     def parameter_free(self, kind: str = "normal") -> int:
         return sum(OPS[op].parameter_free for op, _ in getattr(self, kind))
+
+
+def edge_count(nodes: int) -> int:
+    """Edges of a cell with `nodes` intermediate nodes: 2 + 3 + ... + (nodes + 1)."""
+    return sum(index + 2 for index in range(nodes))
 
 
 def _index(source) -> int:

@@ -23,6 +23,7 @@ import numpy as np
 
 from keras_bnn_af._errors import did_you_mean
 from keras_bnn_af._files import check_output_file
+from keras_bnn_af.searchers.ubnas.genotype import edge_count
 
 matplotlib.use("Agg")
 
@@ -189,7 +190,7 @@ def _alpha_series(history, ops, nodes, kind):
             "UBNAS history is empty; expected at least one epoch record. Fix: pass "
             "read_history(out_dir) of a search that has completed an epoch."
         )
-    edges = _edge_count(nodes)
+    edges = edge_count(nodes)
     epochs, weights, phases = [], [], []
     for index, record in enumerate(history):
         try:
@@ -273,11 +274,6 @@ def _check_nodes(nodes) -> int:
             "the search ran with (its config.json)."
         )
     return nodes
-
-
-def _edge_count(nodes: int) -> int:
-    """Edges of a cell: node j has j + 2 inputs."""
-    return sum(node + 2 for node in range(nodes))
 
 
 def _input_label(source: int) -> str:

@@ -32,6 +32,7 @@ from __future__ import annotations
 
 from keras_bnn_af import models
 from keras_bnn_af._keras import keras, tf
+from keras_bnn_af.searchers.ubnas.genotype import edge_count
 from keras_bnn_af.searchers.ubnas.layers import Geometry, apply, make_op
 
 __all__ = [
@@ -40,14 +41,8 @@ __all__ = [
     "Supernet",
     "binary_pointwise",
     "channel_shuffle",
-    "edge_count",
     "reduction_indices",
 ]
-
-
-def edge_count(nodes: int) -> int:
-    """Edges of a cell with `nodes` intermediate nodes: 2 + 3 + ... + (nodes + 1)."""
-    return sum(index + 2 for index in range(nodes))
 
 
 def channel_shuffle(x: tf.Tensor, groups: int) -> tf.Tensor:
